@@ -1,0 +1,209 @@
+//! Reading a JWT's claims without verifying its signature.
+//!
+//! The provider only needs to know *when* a token expires. The signature is the
+//! server's business: we never trust these claims for authorisation, only for
+//! scheduling a refresh.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// Longest JWT we are willing to decode. Real Tinker tokens are well under 2 KiB.
+const MAX_JWT_LEN: usize = 64 * 1024;
+
+/// Latest `exp`/`iat` we accept, in seconds since the epoch (year ~5138).
+const MAX_EPOCH_SECS: f64 = 1e11;
+
+/// The times a JWT carries, read once when the token is received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JwtTimes {
+    /// `exp`: when the token stops being accepted, by the issuer's clock.
+    pub(crate) exp: SystemTime,
+    /// `iat`: when the token was issued, by the issuer's clock, if stated.
+    pub(crate) iat: Option<SystemTime>,
+}
+
+impl JwtTimes {
+    /// `exp - iat`, when both are present and in that order.
+    pub(crate) fn lifetime(&self) -> Option<Duration> {
+        self.iat
+            .and_then(|iat| self.exp.duration_since(iat).ok())
+            .filter(|d| !d.is_zero())
+    }
+}
+
+/// Decodes a JWT's payload into its claims, without verifying the signature.
+///
+/// Accepts base64url with or without `=` padding.
+///
+/// # Errors
+/// [`Error::InvalidJwt`] when the string does not have three dot-separated
+/// parts, the payload is not base64url, or it is not a JSON object.
+///
+/// ```
+/// let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZW1vIiwiZXhwIjoxMDB9.c2ln";
+/// let claims = tinker_auth::jwt_claims(jwt).unwrap();
+/// assert_eq!(claims["sub"], "demo");
+/// ```
+pub fn jwt_claims(jwt: &str) -> Result<Map<String, Value>, Error> {
+    if jwt.len() > MAX_JWT_LEN {
+        return Err(Error::invalid_jwt("longer than 64 KiB"));
+    }
+    let mut parts = jwt.split('.');
+    let (Some(_header), Some(payload), Some(_sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::invalid_jwt("expected three dot-separated parts"));
+    };
+    if payload.is_empty() {
+        return Err(Error::invalid_jwt("empty payload"));
+    }
+    let bytes =
+        base64url_decode(payload).ok_or(Error::invalid_jwt("payload is not base64url"))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::invalid_jwt("payload is not a JSON object")),
+        Err(_) => Err(Error::invalid_jwt("payload is not JSON")),
+    }
+}
+
+/// When the JWT expires: its `exp` claim (integer or fractional seconds).
+///
+/// # Errors
+/// [`Error::InvalidJwt`] when the token cannot be decoded or `exp` is missing,
+/// not a number, negative or absurdly far in the future.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJkZW1vIiwiZXhwIjoxMDB9.c2ln";
+/// assert_eq!(tinker_auth::jwt_expiry(jwt).unwrap(), UNIX_EPOCH + Duration::from_secs(100));
+/// ```
+pub fn jwt_expiry(jwt: &str) -> Result<SystemTime, Error> {
+    Ok(jwt_times(jwt)?.exp)
+}
+
+/// Reads `exp` (required) and `iat` (optional) in one decode.
+pub(crate) fn jwt_times(jwt: &str) -> Result<JwtTimes, Error> {
+    let claims = jwt_claims(jwt)?;
+    let exp = match claims.get("exp") {
+        None | Some(Value::Null) => return Err(Error::invalid_jwt("missing `exp` claim")),
+        Some(v) => epoch_claim(v).ok_or(Error::invalid_jwt("`exp` is not a valid time"))?,
+    };
+    // A malformed `iat` is ignored rather than fatal: only `exp` is essential.
+    let iat = claims.get("iat").and_then(epoch_claim);
+    Ok(JwtTimes { exp, iat })
+}
+
+fn epoch_claim(v: &Value) -> Option<SystemTime> {
+    let secs = v.as_f64()?;
+    if !secs.is_finite() || !(0.0..=MAX_EPOCH_SECS).contains(&secs) {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::from_secs_f64(secs))
+}
+
+/// Decodes base64url (RFC 4648 §5), tolerating trailing `=` padding and the
+/// standard alphabet's `+` and `/`. Returns `None` on any other character or
+/// an impossible length.
+pub(crate) fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let trimmed = input.trim_end_matches('=');
+    if input.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    for c in trimmed.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(data: &[u8]) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut s = String::new();
+        for chunk in data.chunks(3) {
+            let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            }
+        }
+        s
+    }
+
+    fn jwt(payload: &str) -> String {
+        format!("{}.{}.sig", b64(br#"{"alg":"none"}"#), b64(payload.as_bytes()))
+    }
+
+    #[test]
+    fn decodes_base64url_with_and_without_padding() {
+        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0xff, 0xfe, 0xfd]] {
+            let enc = b64(data);
+            assert_eq!(base64url_decode(&enc).unwrap(), data);
+            let padded = format!("{enc}{}", "=".repeat((4 - enc.len() % 4) % 4));
+            assert_eq!(base64url_decode(&padded).unwrap(), data);
+        }
+        assert_eq!(base64url_decode("a").as_deref(), None);
+        assert_eq!(base64url_decode("ab!c").as_deref(), None);
+        assert_eq!(base64url_decode("ab===").as_deref(), None);
+    }
+
+    #[test]
+    fn reads_integer_and_float_exp_and_iat() {
+        let t = jwt_times(&jwt(r#"{"exp":1700000900,"iat":1700000000}"#)).unwrap();
+        assert_eq!(t.exp, UNIX_EPOCH + Duration::from_secs(1_700_000_900));
+        assert_eq!(t.lifetime(), Some(Duration::from_secs(900)));
+        let t = jwt_times(&jwt(r#"{"exp":1700000900.5}"#)).unwrap();
+        assert_eq!(t.exp, UNIX_EPOCH + Duration::from_millis(1_700_000_900_500));
+        assert_eq!(t.iat, None);
+        assert_eq!(t.lifetime(), None);
+    }
+
+    #[test]
+    fn rejects_bad_tokens_with_clear_reasons() {
+        let cases = [
+            ("", "three dot-separated parts"),
+            ("a.b", "three dot-separated parts"),
+            ("a.b.c.d", "three dot-separated parts"),
+            ("a..c", "empty payload"),
+            ("a.!!!.c", "not base64url"),
+            (&jwt("not json"), "not JSON"),
+            (&jwt("[1,2]"), "not a JSON object"),
+            (&jwt(r#"{"iat":1}"#), "missing `exp`"),
+            (&jwt(r#"{"exp":"soon"}"#), "not a valid time"),
+            (&jwt(r#"{"exp":-5}"#), "not a valid time"),
+            (&jwt(r#"{"exp":1e300}"#), "not a valid time"),
+        ];
+        for (token, want) in cases {
+            let err = jwt_expiry(token).unwrap_err().to_string();
+            assert!(err.starts_with("invalid jwt: "), "{err}");
+            assert!(err.contains(want), "{token:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn ignores_a_malformed_iat() {
+        let t = jwt_times(&jwt(r#"{"exp":100,"iat":"yesterday"}"#)).unwrap();
+        assert_eq!(t.iat, None);
+    }
+}
