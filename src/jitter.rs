@@ -1,0 +1,44 @@
+//! A tiny per-thread random source for jitter. Not for anything secret.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(seed());
+}
+
+fn seed() -> u64 {
+    // RandomState is seeded from the OS once per thread; mixing in the thread
+    // id keeps two threads from sharing a sequence.
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(0x9e37_79b9_7f4a_7c15);
+    let id = format!("{:?}", std::thread::current().id());
+    h.write(id.as_bytes());
+    h.finish() | 1
+}
+
+/// A uniform sample in `[0, 1)` (xorshift64*).
+pub(crate) fn unit() -> f64 {
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (r >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn samples_cover_the_unit_interval() {
+        let xs: Vec<f64> = (0..10_000).map(|_| super::unit()).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((0.45..0.55).contains(&mean), "{mean}");
+        assert!(xs.iter().any(|&x| x < 0.05) && xs.iter().any(|&x| x > 0.95));
+    }
+}
