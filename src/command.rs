@@ -1,0 +1,218 @@
+//! A credential printed by a shell command, run on every call.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::credential::AuthTokenProvider;
+use crate::error::Error;
+use crate::token::Token;
+
+/// Most of the command's stdout we read (a credential is far smaller).
+const MAX_STDOUT: usize = 64 * 1024;
+/// How much of stderr we quote in an error.
+const MAX_STDERR_EXCERPT: usize = 512;
+
+/// Runs `sh -c <command>` on every call; its trimmed stdout is the credential.
+///
+/// Suits credential helpers that mint or unlock a key (a vault, a cloud
+/// secret manager, `pass`). The command's stdin is closed; a command that runs
+/// past its timeout is killed.
+///
+/// ```
+/// use tinker_auth::{AuthTokenProvider, CredentialCmdAuthProvider};
+/// # #[cfg(unix)] {
+/// let p = CredentialCmdAuthProvider::new("printf 'tml-from-cmd\\n'").unwrap();
+/// assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-from-cmd");
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CredentialCmdAuthProvider {
+    command: Arc<str>,
+    timeout: Duration,
+}
+
+impl CredentialCmdAuthProvider {
+    /// A provider running `command` through `sh -c`.
+    ///
+    /// # Errors
+    /// [`Error::EmptyCommand`] when `command` is empty or blank.
+    pub fn new(command: impl Into<String>) -> Result<Self, Error> {
+        let command = command.into();
+        if command.trim().is_empty() {
+            return Err(Error::EmptyCommand);
+        }
+        Ok(CredentialCmdAuthProvider {
+            command: command.into(),
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// How long the command may run before it is killed. Defaults to 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn run(&self) -> Result<String, Error> {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(&*self.command)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::CommandSpawn {
+                source: Arc::new(e),
+            })?;
+        // Drain both pipes on their own threads so a chatty command cannot
+        // block on a full pipe while we wait for it to exit.
+        let stdout = drain(child.stdout.take(), MAX_STDOUT);
+        let stderr = drain(child.stderr.take(), MAX_STDERR_EXCERPT);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() >= self.timeout => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::CommandTimedOut {
+                        after: self.timeout,
+                    });
+                }
+                Ok(None) => {
+                    thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(Error::CommandSpawn {
+                        source: Arc::new(e),
+                    })
+                }
+            }
+        };
+        // A grandchild may still hold the pipes open; do not wait on it long.
+        let collect = |rx: mpsc::Receiver<Vec<u8>>| {
+            rx.recv_timeout(Duration::from_millis(500))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        if !status.success() {
+            return Err(Error::CommandFailed {
+                code: status.code(),
+                stderr: excerpt(&collect(stderr)),
+            });
+        }
+        let out = collect(stdout).trim().to_owned();
+        if out.is_empty() {
+            return Err(Error::CommandEmptyOutput);
+        }
+        Ok(out)
+    }
+}
+
+/// Reads a pipe to its end on a helper thread, keeping the first `keep` bytes.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>, keep: usize) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let room = keep.saturating_sub(kept.len());
+                        kept.extend_from_slice(&buf[..n.min(room)]);
+                    }
+                }
+            }
+            let _ = tx.send(kept);
+        });
+    } else {
+        let _ = tx.send(Vec::new());
+    }
+    rx
+}
+
+/// Trims stderr to one bounded, single-line excerpt.
+fn excerpt(stderr: &str) -> String {
+    let flat = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > 200 {
+        flat.chars().take(200).collect::<String>() + "…"
+    } else {
+        flat
+    }
+}
+
+impl AuthTokenProvider for CredentialCmdAuthProvider {
+    fn get_token(&self) -> Result<Option<Token>, Error> {
+        self.run().map(|c| Some(Token::new(c)))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn token(cmd: &str) -> Result<String, String> {
+        CredentialCmdAuthProvider::new(cmd)
+            .and_then(|p| p.timeout(Duration::from_secs(5)).get_token())
+            .map(|t| t.unwrap().as_str().to_owned())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn trimmed_stdout_is_the_credential() {
+        assert_eq!(token("echo '  tml-abc  '"), Ok("tml-abc".into()));
+    }
+
+    #[test]
+    fn runs_on_every_call() {
+        let dir = std::env::temp_dir().join(format!("tinker-auth-cmd-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let cmd = format!("echo x >> '{0}'; echo tml-$(wc -l < '{0}' | tr -d ' ')", dir.display());
+        let p = CredentialCmdAuthProvider::new(cmd).unwrap();
+        assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-1");
+        assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-2");
+        let _ = std::fs::remove_file(&dir);
+    }
+
+    #[test]
+    fn each_failure_says_which() {
+        assert_eq!(token("  "), Err("credential command: the command is empty".into()));
+        let e = token("echo 'vault sealed' >&2; exit 3").unwrap_err();
+        assert_eq!(e, "credential command: exited with status 3: vault sealed");
+        assert_eq!(
+            token("true"),
+            Err("credential command: succeeded but printed no credential".into())
+        );
+    }
+
+    #[test]
+    fn stderr_excerpt_is_bounded() {
+        let e = token("head -c 100000 /dev/zero | tr '\\0' 'e' >&2; exit 1").unwrap_err();
+        assert!(e.len() < 300, "{}", e.len());
+    }
+
+    #[test]
+    fn a_hung_command_is_killed_at_its_timeout() {
+        let p = CredentialCmdAuthProvider::new("sleep 10")
+            .unwrap()
+            .timeout(Duration::from_millis(200));
+        let started = Instant::now();
+        let e = p.get_token().unwrap_err();
+        assert!(matches!(e, Error::CommandTimedOut { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn large_output_does_not_deadlock() {
+        let out = token("head -c 1000000 /dev/zero | tr '\\0' 'k'; echo").unwrap();
+        assert_eq!(out.len(), MAX_STDOUT);
+    }
+}
