@@ -1,1 +1,70 @@
-//! placeholder
+//! Keeps a short-lived Tinker JWT fresh for blocking programs, with no async
+//! runtime.
+//!
+//! The Tinker API takes a long-lived credential (a `tml-...` API key, or what
+//! a credential command prints) only at `POST /api/v1/auth/token`, and answers
+//! with a JWT that every other request must carry in `X-API-Key`. An expired
+//! JWT earns `401 Invalid JWT`, which is not retried, so a stale token kills a
+//! long-running job. [`JwtAuthProvider`] prevents that:
+//!
+//! - [`get_token`](AuthTokenProvider::get_token) is proactive: it refreshes
+//!   when the cached JWT is near or past expiry, and concurrent callers share
+//!   one exchange in flight;
+//! - a background OS thread refreshes well ahead of expiry;
+//! - a failed refresh serves the cached token while the server still accepts
+//!   it, then fails with the cause; retries back off, never storm.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tinker_auth::{ApiKeyAuthProvider, AuthTokenProvider};
+//!
+//! // Any provider can sit behind `Arc<dyn AuthTokenProvider>`.
+//! let provider: Arc<dyn AuthTokenProvider> =
+//!     Arc::new(ApiKeyAuthProvider::new("tml-example-key")?);
+//! let token = provider.get_token()?.expect("an API key provider always has one");
+//! assert_eq!(token.as_str(), "tml-example-key");
+//! // Secrets never show in Debug output.
+//! assert!(!format!("{token:?}").contains("example-key"));
+//! # Ok::<(), tinker_auth::Error>(())
+//! ```
+//!
+//! Against the real service (`TINKER_API_KEY` holds the key):
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
+//!
+//! let provider = Arc::new(JwtAuthProvider::builder("https://tinker.example.com").build()?);
+//! let jwt = provider.get_token()?.expect("a JWT provider always has a token");
+//! // send `jwt.as_str()` in the X-API-Key header
+//! # Ok::<(), tinker_auth::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod clock;
+mod command;
+mod config;
+mod credential;
+mod error;
+mod exchange;
+mod http_date;
+mod jitter;
+mod jwt;
+mod policy;
+mod provider;
+mod refresher;
+mod token;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::CredentialCmdAuthProvider;
+pub use config::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
+pub use credential::{
+    resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
+};
+pub use error::Error;
+pub use jwt::{jwt_claims, jwt_expiry};
+pub use provider::{JwtAuthProvider, Stats};
+pub use token::Token;

@@ -1,0 +1,269 @@
+//! Building a [`JwtAuthProvider`]: options, their defaults, validation.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, ClockSource};
+use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
+use crate::error::Error;
+use crate::exchange::Exchange;
+use crate::policy::Timing;
+use crate::provider::{JwtAuthProvider, Shared};
+use crate::refresher::Refresher;
+
+/// The token endpoint's path on the Tinker API.
+pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
+
+enum CredentialSource {
+    Resolve,
+    ApiKey(String),
+    Provider(Box<dyn AuthTokenProvider>),
+}
+
+/// Configures and builds a [`JwtAuthProvider`]. Made by [`JwtAuthProvider::builder`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
+///
+/// let provider = Arc::new(
+///     JwtAuthProvider::builder("https://tinker.example.com")
+///         .api_key("tml-...")
+///         .fetch_timeout(Duration::from_secs(10))
+///         .build()?,
+/// );
+/// let token = provider.get_token()?.expect("a JWT provider always has a token");
+/// # Ok::<(), tinker_auth::Error>(())
+/// ```
+pub struct JwtAuthProviderBuilder {
+    base_url: String,
+    credential: CredentialSource,
+    seed: Option<String>,
+    timing: Timing,
+    fetch_timeout: Duration,
+    token_path: String,
+    background_refresh: bool,
+    allow_insecure_http: bool,
+    clock: ClockSource,
+}
+
+impl JwtAuthProviderBuilder {
+    pub(crate) fn new(base_url: String) -> Self {
+        JwtAuthProviderBuilder {
+            base_url,
+            credential: CredentialSource::Resolve,
+            seed: None,
+            timing: Timing {
+                refresh_before_expiry: Duration::from_secs(300),
+                refresh_on_demand_within: Duration::from_secs(60),
+                retry_delay: Duration::from_secs(60),
+            },
+            fetch_timeout: Duration::from_secs(30),
+            token_path: DEFAULT_TOKEN_PATH.into(),
+            background_refresh: true,
+            allow_insecure_http: false,
+            clock: ClockSource::System,
+        }
+    }
+
+    /// The long-lived credential exchanged for JWTs. Defaults to
+    /// [`resolve_auth_provider(None, false)`](crate::resolve_auth_provider),
+    /// resolved at `build()`.
+    pub fn credential(mut self, provider: impl AuthTokenProvider + 'static) -> Self {
+        self.credential = CredentialSource::Provider(Box::new(provider));
+        self
+    }
+
+    /// Uses this API key as the credential (validated at `build()`, as by
+    /// [`ApiKeyAuthProvider::new`]). Defaults to the `credential` default.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.credential = CredentialSource::ApiKey(key.into());
+        self
+    }
+
+    /// A JWT already at hand (from a parent process, say): `build()` then skips
+    /// the first exchange. A seed near expiry is refreshed at once; one that
+    /// cannot be decoded is treated as expired. Defaults to none.
+    pub fn seed_token(mut self, jwt: impl Into<String>) -> Self {
+        self.seed = Some(jwt.into());
+        self
+    }
+
+    /// How long before expiry the background thread refreshes, capped at half
+    /// the token's lifetime. Defaults to 300 s.
+    pub fn refresh_before_expiry(mut self, margin: Duration) -> Self {
+        self.timing.refresh_before_expiry = margin;
+        self
+    }
+
+    /// How long before expiry `get_token` refreshes on demand, capped at a
+    /// fifth of the token's lifetime. Defaults to 60 s.
+    pub fn refresh_on_demand_within(mut self, window: Duration) -> Self {
+        self.timing.refresh_on_demand_within = window;
+        self
+    }
+
+    /// Longest pause of the background thread between failed refreshes (it
+    /// backs off exponentially from about 1 s up to this). Defaults to 60 s.
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.timing.retry_delay = delay;
+        self
+    }
+
+    /// Bound on one whole exchange (connect, send, receive); callers waiting
+    /// on it return within this plus one second. Defaults to 30 s.
+    pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
+        self.fetch_timeout = timeout;
+        self
+    }
+
+    /// Path of the token endpoint under the base URL. Defaults to `/api/v1/auth/token`.
+    pub fn token_path(mut self, path: impl Into<String>) -> Self {
+        self.token_path = path.into();
+        self
+    }
+
+    /// Whether a background thread refreshes ahead of expiry. Without it,
+    /// `get_token` still refreshes on demand. Defaults to on.
+    pub fn background_refresh(mut self, on: bool) -> Self {
+        self.background_refresh = on;
+        self
+    }
+
+    /// Allows a plain `http://` base URL to a host other than loopback, which
+    /// sends the credential in clear. Defaults to off.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The wall clock used to judge a token's runway; tests inject a
+    /// [`ManualClock`](crate::ManualClock). Defaults to [`SystemClock`](crate::SystemClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = ClockSource::Injected(clock);
+        self
+    }
+
+    /// Validates the options, performs the first exchange (unless a seed token
+    /// was given), and starts the background thread.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad URL or option, the credential's error, or
+    /// the cause of a failed first exchange.
+    pub fn build(self) -> Result<JwtAuthProvider, Error> {
+        let url = token_url(&self.base_url, &self.token_path, self.allow_insecure_http)?;
+        if self.fetch_timeout.is_zero() {
+            return Err(Error::config("fetch_timeout must be positive"));
+        }
+        let credential: Box<dyn AuthTokenProvider> = match self.credential {
+            CredentialSource::Resolve => resolve_auth_provider(None, false)?,
+            CredentialSource::ApiKey(key) => Box::new(ApiKeyAuthProvider::new(key)?),
+            CredentialSource::Provider(p) => p,
+        };
+        let exchange = Exchange::new(url, self.fetch_timeout);
+        let shared = Arc::new(Shared::new(
+            credential,
+            exchange,
+            self.clock,
+            self.timing,
+            self.fetch_timeout,
+        ));
+        match self.seed {
+            Some(jwt) => shared.seed(jwt),
+            None => {
+                shared.get()?;
+            }
+        }
+        let refresher = if self.background_refresh {
+            Some(Refresher::spawn(Arc::downgrade(&shared))?)
+        } else {
+            None
+        };
+        Ok(JwtAuthProvider::from_parts(shared, refresher))
+    }
+}
+
+impl fmt::Debug for JwtAuthProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthProviderBuilder")
+            .field("base_url", &self.base_url)
+            .field("seed_token", &self.seed.as_ref().map(|_| "<redacted>"))
+            .field("timing", &self.timing)
+            .field("fetch_timeout", &self.fetch_timeout)
+            .field("token_path", &self.token_path)
+            .field("background_refresh", &self.background_refresh)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The token endpoint's URL, refusing to send a credential in clear to
+/// anything but loopback unless allowed.
+fn token_url(base: &str, path: &str, allow_insecure_http: bool) -> Result<String, Error> {
+    let uri: ureq::http::Uri = base
+        .trim()
+        .parse()
+        .map_err(|_| Error::config("base url is not a valid url"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| Error::config("base url has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") if allow_insecure_http || is_loopback(host) => {}
+        Some("http") => {
+            return Err(Error::config(
+                "base url: plain http:// to a non-loopback host would send the credential in \
+                 clear; use https:// or allow_insecure_http(true)",
+            ))
+        }
+        _ => return Err(Error::config("base url must start with https://")),
+    }
+    let path = path.trim();
+    let sep = if path.starts_with('/') { "" } else { "/" };
+    Ok(format!("{}{sep}{path}", base.trim().trim_end_matches('/')))
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_the_token_url() {
+        let u = |b| token_url(b, DEFAULT_TOKEN_PATH, false);
+        assert_eq!(
+            u("https://api.example.com").unwrap(),
+            "https://api.example.com/api/v1/auth/token"
+        );
+        assert_eq!(
+            u("https://api.example.com/prefix/").unwrap(),
+            "https://api.example.com/prefix/api/v1/auth/token"
+        );
+        assert_eq!(
+            token_url("http://127.0.0.1:8080", "custom", false).unwrap(),
+            "http://127.0.0.1:8080/custom"
+        );
+    }
+
+    #[test]
+    fn refuses_clear_text_credentials_off_loopback() {
+        for ok in ["http://127.0.0.1:1", "http://localhost", "http://[::1]:9", "http://127.9.9.9"] {
+            assert!(token_url(ok, "/t", false).is_ok(), "{ok}");
+        }
+        let e = token_url("http://10.0.0.5", "/t", false).unwrap_err().to_string();
+        assert!(e.contains("allow_insecure_http"), "{e}");
+        assert!(token_url("http://tinker.example.com", "/t", false).is_err());
+        assert!(token_url("http://tinker.example.com", "/t", true).is_ok());
+        assert!(token_url("ftp://x", "/t", true).is_err());
+        assert!(token_url("not a url", "/t", true).is_err());
+        assert!(token_url("/relative", "/t", true).is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! One `POST /api/v1/auth/token`: credential in, JWT out.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::clock::ClockSource;
+use crate::error::Error;
+use crate::http_date::parse_http_date;
+use crate::jwt::{jwt_times, JwtTimes};
+use crate::policy::ClockSample;
+
+/// Largest token-endpoint response body we read. A JWT response is ~1 KiB.
+pub(crate) const MAX_BODY: u64 = 64 * 1024;
+
+/// Longest `detail` we quote in an error.
+const MAX_DETAIL: usize = 200;
+
+/// A JWT fresh from the token endpoint, with what the exchange says about time.
+#[derive(Debug)]
+pub(crate) struct Received {
+    pub(crate) jwt: String,
+    pub(crate) times: JwtTimes,
+    pub(crate) clock: ClockSample,
+}
+
+/// The token endpoint and the HTTP agent that talks to it.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    agent: ureq::Agent,
+    url: String,
+    timeout: Duration,
+}
+
+impl Exchange {
+    pub(crate) fn new(url: String, timeout: Duration) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            // Never follow a redirect with the credential attached.
+            .max_redirects(0)
+            .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Exchange {
+            agent,
+            url,
+            timeout,
+        }
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Exchanges `credential` for a JWT. Blocks for at most the fetch timeout.
+    pub(crate) fn fetch(&self, credential: &str, clock: &ClockSource) -> Result<Received, Error> {
+        let sent = clock.now();
+        let mut resp = self
+            .agent
+            .post(&self.url)
+            .header("X-API-Key", credential)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .send("{}")
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let date = resp
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::BadResponse {
+                    reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
+                },
+                e => self.transport(e),
+            })?;
+        let received = clock.now();
+        let (jwt, times) = parse_response(status, &body, credential)?;
+        Ok(Received {
+            jwt,
+            times,
+            clock: ClockSample {
+                sent,
+                received,
+                date,
+                iat: times.iat,
+            },
+        })
+    }
+
+    fn transport(&self, e: ureq::Error) -> Error {
+        match e {
+            ureq::Error::Timeout(_) => Error::Timeout {
+                after: self.timeout,
+            },
+            e => Error::Transport {
+                source: std::sync::Arc::new(e),
+            },
+        }
+    }
+}
+
+/// Turns the token endpoint's answer into a JWT, or an error naming the step
+/// and the status. `credential` is only used to scrub it from quoted text.
+pub(crate) fn parse_response(
+    status: u16,
+    body: &[u8],
+    credential: &str,
+) -> Result<(String, JwtTimes), Error> {
+    if !(200..300).contains(&status) {
+        let detail = detail_of(body, credential);
+        return Err(if status == 401 || status == 403 {
+            Error::CredentialRejected { status, detail }
+        } else {
+            Error::Status { status, detail }
+        });
+    }
+    let bad = |reason: &str| Error::BadResponse {
+        reason: format!("{status} response {reason}"),
+    };
+    let value: Value = serde_json::from_slice(body).map_err(|_| bad("is not JSON"))?;
+    let jwt = match value.get("jwt") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(bad("has a `jwt` that is not a non-empty string")),
+        None => return Err(bad("has no `jwt` field")),
+    };
+    let times = jwt_times(&jwt).map_err(|e| match e {
+        Error::InvalidJwt { reason } => bad(&format!("carries an unusable jwt: {reason}")),
+        other => other,
+    })?;
+    Ok((jwt, times))
+}
+
+/// The server's `detail`, bounded, with the credential scrubbed in case the
+/// server echoes it.
+fn detail_of(body: &[u8], credential: &str) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let detail = match value.get("detail")? {
+        Value::String(s) => s.clone(),
+        Value::Null => return None,
+        other => other.to_string(),
+    };
+    let mut detail = if credential.is_empty() {
+        detail
+    } else {
+        detail.replace(credential, "<redacted>")
+    };
+    if detail.chars().count() > MAX_DETAIL {
+        detail = detail.chars().take(MAX_DETAIL).collect::<String>() + "…";
+    }
+    Some(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "tml-secret";
+    // {"alg":"none"} . {"exp":2000000000,"iat":1999999100}
+    const JWT: &str = "eyJhbGciOiJub25lIn0.eyJleHAiOjIwMDAwMDAwMDAsImlhdCI6MTk5OTk5OTEwMH0.c2ln";
+
+    fn err(status: u16, body: &str) -> String {
+        parse_response(status, body.as_bytes(), KEY)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn accepts_a_jwt_response() {
+        let body = format!(r#"{{"jwt":"{JWT}"}}"#);
+        let (jwt, times) = parse_response(200, body.as_bytes(), KEY).unwrap();
+        assert_eq!(jwt, JWT);
+        assert_eq!(times.lifetime(), Some(Duration::from_secs(900)));
+    }
+
+    #[test]
+    fn names_the_step_and_status_for_bad_bodies() {
+        assert_eq!(err(200, "<html>"), "token exchange: 200 response is not JSON");
+        assert_eq!(err(200, "{}"), "token exchange: 200 response has no `jwt` field");
+        assert_eq!(
+            err(200, r#"{"jwt":5}"#),
+            "token exchange: 200 response has a `jwt` that is not a non-empty string"
+        );
+        // {"alg":"none"} . {"sub":"x"}
+        assert_eq!(
+            err(200, r#"{"jwt":"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}"#),
+            "token exchange: 200 response carries an unusable jwt: missing `exp` claim"
+        );
+    }
+
+    #[test]
+    fn quotes_detail_of_error_statuses() {
+        assert_eq!(
+            err(500, r#"{"detail":"db down"}"#),
+            "token exchange: server answered 500: db down"
+        );
+        assert_eq!(err(502, "Bad Gateway"), "token exchange: server answered 502");
+        assert_eq!(
+            err(401, r#"{"detail":"API key revoked"}"#),
+            "token exchange: credential rejected (401): API key revoked"
+        );
+        assert!(matches!(
+            parse_response(403, b"", KEY),
+            Err(Error::CredentialRejected { status: 403, detail: None })
+        ));
+    }
+
+    #[test]
+    fn scrubs_an_echoed_credential_and_bounds_detail() {
+        let e = err(401, &format!(r#"{{"detail":"bad key {KEY}"}}"#));
+        assert!(!e.contains(KEY), "{e}");
+        assert!(e.contains("<redacted>"));
+        let long = "x".repeat(5000);
+        let e = err(500, &format!(r#"{{"detail":"{long}"}}"#));
+        assert!(e.len() < 300, "{}", e.len());
+    }
+}

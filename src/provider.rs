@@ -1,0 +1,507 @@
+//! The JWT provider: cached token, single-flight refresh, failure policy.
+//!
+//! # Locking
+//! One `parking_lot::Mutex<State>` guards everything mutable; one `Condvar`
+//! announces the end of a fetch. The lock is held only to read or update
+//! `State`, never across I/O: the thread that starts a fetch marks it in
+//! flight, releases the lock for the exchange, then re-takes it to install the
+//! result and wake the waiters. Readers of a fresh token take the lock for a
+//! comparison and a clone, so they never wait for a fetch in flight.
+
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::clock::ClockSource;
+use crate::config::JwtAuthProviderBuilder;
+use crate::credential::AuthTokenProvider;
+use crate::error::Error;
+use crate::exchange::{Exchange, Received};
+use crate::jitter;
+use crate::jwt::jwt_times;
+use crate::policy::{backoff, estimate_offset, Schedule, Timing, COOLDOWN_BASE, COOLDOWN_CAP};
+use crate::policy::RETRY_BASE;
+use crate::refresher::Refresher;
+use crate::token::Token;
+
+/// Least time between two warnings about failed refreshes.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Shortest sleep of the background thread, so that no schedule can make it spin.
+const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
+
+/// Counters describing what a provider has done. See [`JwtAuthProvider::stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Token exchanges started.
+    pub fetches_started: u64,
+    /// Exchanges that returned a usable JWT.
+    pub fetches_succeeded: u64,
+    /// Exchanges that failed (transport, status, body, credential or panic).
+    pub fetches_failed: u64,
+    /// Exchanges started by a caller of `get_token` (including `build`).
+    pub on_demand: u64,
+    /// Exchanges started by the background thread.
+    pub background: u64,
+    /// Times a caller waited for an exchange another thread had in flight.
+    pub waits: u64,
+    /// Times the cached token was served because a refresh failed or was cooling down.
+    pub served_cached: u64,
+}
+
+/// Who asked for a refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    OnDemand,
+    Background,
+}
+
+/// The token held now and when it needs attention.
+struct Current {
+    token: Token,
+    schedule: Schedule,
+}
+
+struct State {
+    current: Option<Current>,
+    /// Estimated `server clock - local clock`, seconds.
+    offset: f64,
+    /// A fetch is in flight (its thread released the lock for the I/O).
+    in_flight: bool,
+    /// Completed fetches; waiters watch it change.
+    generation: u64,
+    /// How the last completed fetch ended.
+    outcome: Result<(), Error>,
+    /// Consecutive fetches that failed or brought no fresher token.
+    failures: u32,
+    /// No on-demand fetch before this instant, and why.
+    cooldown: Option<(Instant, Error)>,
+    last_warning: Option<Instant>,
+    stats: Stats,
+}
+
+pub(crate) struct Shared {
+    credential: Box<dyn AuthTokenProvider>,
+    exchange: Exchange,
+    clock: ClockSource,
+    timing: Timing,
+    fetch_timeout: Duration,
+    state: Mutex<State>,
+    fetched: Condvar,
+}
+
+/// What a refresh must achieve; re-checked after waiting, since another
+/// thread may have achieved it meanwhile.
+enum Want {
+    /// A token outside its on-demand window.
+    Fresh,
+    /// Any token newer than the given generation (the background thread's
+    /// scheduled refresh, which is due before the on-demand window).
+    After(u64),
+}
+
+impl Shared {
+    pub(crate) fn new(
+        credential: Box<dyn AuthTokenProvider>,
+        exchange: Exchange,
+        clock: ClockSource,
+        timing: Timing,
+        fetch_timeout: Duration,
+    ) -> Self {
+        Shared {
+            credential,
+            exchange,
+            clock,
+            timing,
+            fetch_timeout,
+            state: Mutex::new(State {
+                current: None,
+                offset: 0.0,
+                in_flight: false,
+                generation: 0,
+                outcome: Ok(()),
+                failures: 0,
+                cooldown: None,
+                last_warning: None,
+                stats: Stats::default(),
+            }),
+            fetched: Condvar::new(),
+        }
+    }
+
+    /// Installs a seed token without an exchange. A garbled seed is dropped,
+    /// as if expired: the next `get_token` (or the background thread) fetches.
+    pub(crate) fn seed(&self, jwt: String) {
+        let now = self.clock.now();
+        let mut st = self.state.lock();
+        match jwt_times(&jwt) {
+            Ok(times) => {
+                // A seed's iat may be old, so it only bounds the offset from below.
+                if let Some(iat) = times.iat {
+                    if let Ok(ahead) = iat.duration_since(now) {
+                        st.offset = st.offset.max(ahead.as_secs_f64());
+                    }
+                }
+                let schedule = Schedule::new(times, st.offset, now, &self.timing, jitter::unit());
+                let token = Token::from_parts(jwt, times);
+                st.current = Some(Current { token, schedule });
+            }
+            Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
+        }
+    }
+
+    /// The fast path: a lock, a clock read, a comparison and a clone.
+    #[inline]
+    pub(crate) fn get(&self) -> Result<Token, Error> {
+        let now = self.clock.now();
+        let st = self.state.lock();
+        if let Some(c) = &st.current {
+            if !c.schedule.needs_refresh(now) {
+                return Ok(c.token.clone());
+            }
+        }
+        self.refresh(st, Want::Fresh, Trigger::OnDemand)
+    }
+
+    /// Marks `rejected` unusable if it is still the current token.
+    pub(crate) fn invalidate(&self, rejected: &Token) {
+        let mut st = self.state.lock();
+        if let Some(c) = st.current.as_mut() {
+            if c.token.same_as(rejected) {
+                c.schedule = Schedule::dead(c.schedule.received);
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.state.lock().stats
+    }
+
+    pub(crate) fn token_url(&self) -> &str {
+        self.exchange.url()
+    }
+
+    /// How long the background thread should sleep, and the generation its
+    /// refresh will replace.
+    pub(crate) fn next_background(&self) -> (Duration, u64) {
+        let now = self.clock.now();
+        let st = self.state.lock();
+        let delay = if st.failures > 0 {
+            backoff(
+                st.failures,
+                RETRY_BASE,
+                self.timing.retry_delay,
+                jitter::unit(),
+            )
+        } else {
+            match &st.current {
+                Some(c) => c.schedule.refresh_delay(now),
+                None => Duration::ZERO,
+            }
+        };
+        (delay.max(MIN_BACKGROUND_SLEEP), st.generation)
+    }
+
+    /// The background thread's refresh: skipped if any fetch completed since
+    /// it was scheduled, since the schedule must then be recomputed.
+    pub(crate) fn refresh_in_background(&self, scheduled_after: u64) {
+        let st = self.state.lock();
+        if let Err(e) = self.refresh(st, Want::After(scheduled_after), Trigger::Background) {
+            log::debug!("background refresh: {e}");
+        }
+    }
+
+    fn wanted(&self, st: &State, want: &Want, now: SystemTime) -> bool {
+        match want {
+            Want::Fresh => st
+                .current
+                .as_ref()
+                .is_none_or(|c| c.schedule.needs_refresh(now)),
+            Want::After(generation) => st.generation == *generation,
+        }
+    }
+
+    fn refresh(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        want: Want,
+        trigger: Trigger,
+    ) -> Result<Token, Error> {
+        let now = self.clock.now();
+        if !self.wanted(&st, &want, now) {
+            return self.settle(&mut st, now);
+        }
+        if st.in_flight {
+            return self.wait_for_flight(st);
+        }
+        if trigger == Trigger::OnDemand {
+            if let Some((until, cause)) = &st.cooldown {
+                if Instant::now() < *until {
+                    let cause = cause.clone();
+                    return self.fallback(&mut st, now, cause);
+                }
+            }
+        }
+        st.in_flight = true;
+        st.stats.fetches_started += 1;
+        match trigger {
+            Trigger::OnDemand => st.stats.on_demand += 1,
+            Trigger::Background => st.stats.background += 1,
+        }
+        let result = MutexGuard::unlocked(&mut st, || self.fetch());
+        let now = self.clock.now();
+        self.install(&mut st, result, now, trigger);
+        st.in_flight = false;
+        st.generation += 1;
+        self.fetched.notify_all();
+        self.settle(&mut st, now)
+    }
+
+    /// Waits for the fetch in flight and shares its outcome.
+    fn wait_for_flight(&self, mut st: MutexGuard<'_, State>) -> Result<Token, Error> {
+        st.stats.waits += 1;
+        let generation = st.generation;
+        let deadline = Instant::now() + self.fetch_timeout + Duration::from_secs(1);
+        while st.generation == generation {
+            if self.fetched.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        let now = self.clock.now();
+        if st.generation == generation {
+            let after = self.fetch_timeout;
+            return self.fallback(&mut st, now, Error::Timeout { after });
+        }
+        self.settle(&mut st, now)
+    }
+
+    /// One exchange, with the lock released. Panics become errors so that the
+    /// flight always ends and its waiters always wake.
+    fn fetch(&self) -> Result<Received, Error> {
+        let credential = catch_unwind(AssertUnwindSafe(|| self.credential.get_token()))
+            .map_err(|_| Error::Panicked {
+                during: "credential provider",
+            })??
+            .ok_or(Error::MissingCredential)?;
+        catch_unwind(AssertUnwindSafe(|| {
+            self.exchange.fetch(credential.as_str(), &self.clock)
+        }))
+        .map_err(|_| Error::Panicked {
+            during: "token exchange",
+        })?
+    }
+
+    fn install(
+        &self,
+        st: &mut State,
+        result: Result<Received, Error>,
+        now: SystemTime,
+        trigger: Trigger,
+    ) {
+        match result {
+            Ok(r) => {
+                st.stats.fetches_succeeded += 1;
+                let held = st.current.as_ref().map(|c| &c.token);
+                let is_new = held.is_none_or(|t| t.as_str() != r.jwt);
+                let held_exp = held.and_then(Token::expires_at);
+                st.offset = estimate_offset(st.offset, &r.clock, is_new);
+                let schedule =
+                    Schedule::new(r.times, st.offset, r.clock.received, &self.timing, jitter::unit());
+                let fresher = held_exp.is_none_or(|old| r.times.exp > old);
+                let token = Token::from_parts(r.jwt, r.times);
+                st.current = Some(Current { token, schedule });
+                st.outcome = Ok(());
+                if fresher && !schedule.needs_refresh(now) {
+                    st.failures = 0;
+                    st.cooldown = None;
+                } else {
+                    // Rule: a token no fresher than the last (or one already due)
+                    // must not trigger another exchange at once.
+                    let reason = if fresher {
+                        "token endpoint issued a token already inside its refresh window"
+                    } else {
+                        "token endpoint returned a token no fresher than the one held"
+                    };
+                    self.note_failure(st, Error::BadResponse { reason: reason.into() });
+                    self.warn(st, now, trigger, reason);
+                }
+            }
+            Err(e) => {
+                st.stats.fetches_failed += 1;
+                st.outcome = Err(e.clone());
+                let text = e.to_string();
+                self.note_failure(st, e);
+                self.warn(st, now, trigger, &text);
+            }
+        }
+    }
+
+    fn note_failure(&self, st: &mut State, cause: Error) {
+        st.failures = st.failures.saturating_add(1);
+        let pause = backoff(st.failures, COOLDOWN_BASE, COOLDOWN_CAP, jitter::unit());
+        st.cooldown = Some((Instant::now() + pause, cause));
+    }
+
+    /// Logs at most one warning per `WARN_INTERVAL`. Error texts never hold secrets.
+    fn warn(&self, st: &mut State, now: SystemTime, trigger: Trigger, what: &str) {
+        let quiet = st
+            .last_warning
+            .is_some_and(|t| t.elapsed() < WARN_INTERVAL);
+        if quiet {
+            log::debug!("token refresh ({trigger:?}) failed: {what}");
+            return;
+        }
+        st.last_warning = Some(Instant::now());
+        match st.current.as_ref().filter(|c| c.schedule.usable(now)) {
+            Some(c) => log::warn!(
+                "token refresh ({trigger:?}) failed: {what}; serving the cached token, valid for {:.0?} more",
+                c.schedule.runway(now)
+            ),
+            None => log::warn!("token refresh ({trigger:?}) failed: {what}; no valid token is cached"),
+        }
+    }
+
+    /// The result a caller gets once the refresh it needed is settled.
+    fn settle(&self, st: &mut State, now: SystemTime) -> Result<Token, Error> {
+        match &st.outcome {
+            Ok(()) => match &st.current {
+                Some(c) if c.schedule.usable(now) => Ok(c.token.clone()),
+                _ => {
+                    let cause = match &st.cooldown {
+                        Some((_, cause)) => cause.clone(),
+                        None => Error::BadResponse {
+                            reason: "token endpoint issued a token that is already expired".into(),
+                        },
+                    };
+                    Err(Error::Expired {
+                        cause: Arc::new(cause),
+                    })
+                }
+            },
+            Err(e) => {
+                let cause = e.clone();
+                self.fallback(st, now, cause)
+            }
+        }
+    }
+
+    /// After a failed (or skipped) refresh: the cached token while the server
+    /// still accepts it, else an error carrying the cause. A rejected
+    /// credential is reported at once.
+    fn fallback(&self, st: &mut State, now: SystemTime, cause: Error) -> Result<Token, Error> {
+        if matches!(cause, Error::CredentialRejected { .. }) {
+            return Err(cause);
+        }
+        match &st.current {
+            Some(c) if c.schedule.usable(now) => {
+                st.stats.served_cached += 1;
+                Ok(c.token.clone())
+            }
+            Some(_) => Err(Error::Expired {
+                cause: Arc::new(cause),
+            }),
+            None => Err(cause),
+        }
+    }
+
+    /// Runway of the current token on the server's clock, for status displays.
+    pub(crate) fn runway(&self) -> Option<Duration> {
+        let now = self.clock.now();
+        let st = self.state.lock();
+        st.current.as_ref().map(|c| c.schedule.runway(now))
+    }
+
+    /// The estimated server-minus-local clock offset.
+    pub(crate) fn clock_offset(&self) -> f64 {
+        self.state.lock().offset
+    }
+}
+
+/// Keeps a short-lived Tinker JWT fresh for blocking programs.
+///
+/// `get_token` hands out the cached JWT while it has runway, refreshes it on
+/// demand when it is near or past expiry (all concurrent callers sharing one
+/// exchange), and a background thread refreshes it well before that. Failed
+/// refreshes fall back to the cached token while the server still accepts it,
+/// and then to an error that carries the cause.
+///
+/// Build one with [`JwtAuthProvider::builder`] and share it through an
+/// [`Arc`]. Dropping the last handle (or calling [`shutdown`](Self::shutdown))
+/// stops the background thread; `get_token` keeps refreshing on demand.
+pub struct JwtAuthProvider {
+    shared: Arc<Shared>,
+    refresher: Mutex<Option<Refresher>>,
+}
+
+impl JwtAuthProvider {
+    /// A builder for a provider talking to the Tinker API at `base_url`
+    /// (e.g. `https://tinker.example.com`).
+    pub fn builder(base_url: impl Into<String>) -> JwtAuthProviderBuilder {
+        JwtAuthProviderBuilder::new(base_url.into())
+    }
+
+    pub(crate) fn from_parts(shared: Arc<Shared>, refresher: Option<Refresher>) -> Self {
+        JwtAuthProvider {
+            shared,
+            refresher: Mutex::new(refresher),
+        }
+    }
+
+    /// What the provider has done so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// How long the current token has left on the server's clock, if one is held.
+    pub fn runway(&self) -> Option<Duration> {
+        self.shared.runway()
+    }
+
+    /// The estimated offset of the server's clock from the local one
+    /// (positive when the server is ahead), in seconds.
+    pub fn clock_offset_secs(&self) -> f64 {
+        self.shared.clock_offset()
+    }
+
+    /// Whether the background refresh thread is running.
+    pub fn background_running(&self) -> bool {
+        self.refresher.lock().as_ref().is_some_and(Refresher::is_running)
+    }
+
+    /// Stops the background thread and waits for it (briefly, if it is in the
+    /// middle of an exchange). `get_token` keeps working, refreshing on demand.
+    /// Calling it again does nothing.
+    pub fn shutdown(&self) {
+        let refresher = self.refresher.lock().take();
+        drop(refresher);
+    }
+}
+
+impl AuthTokenProvider for JwtAuthProvider {
+    /// The cached JWT, refreshed first if it is inside its on-demand window.
+    /// Never returns `Ok(None)`.
+    fn get_token(&self) -> Result<Option<Token>, Error> {
+        self.shared.get().map(Some)
+    }
+
+    /// Marks `token` unusable if it is still the current one, so that the next
+    /// `get_token` refreshes (once, however many threads report it).
+    fn invalidate(&self, token: &Token) -> bool {
+        self.shared.invalidate(token);
+        true
+    }
+}
+
+impl fmt::Debug for JwtAuthProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthProvider")
+            .field("token_url", &self.shared.token_url())
+            .field("stats", &self.stats())
+            .field("background_running", &self.background_running())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,96 @@
+//! The background refresh thread: one per provider, a plain OS thread.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Weak;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::error::Error;
+use crate::provider::Shared;
+
+/// The thread's name, as shown by debuggers and `/proc/<pid>/task/*/comm`.
+pub(crate) const THREAD_NAME: &str = "tinker-auth-refresh";
+
+/// Stack of the refresh thread. It runs one blocking HTTPS exchange at a time
+/// (TLS handshake included), which needs far less than the 2 MiB default.
+pub(crate) const STACK_SIZE: usize = 256 * 1024;
+
+/// How long stopping waits for a thread busy in an exchange before leaving it
+/// to finish on its own (it holds no strong reference between steps, so it
+/// exits as soon as that exchange ends).
+const STOP_GRACE: Duration = Duration::from_millis(250);
+
+/// Handle to the refresh thread. Dropping it stops the thread.
+pub(crate) struct Refresher {
+    stop: Sender<()>,
+    exited: Receiver<()>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Refresher {
+    /// Starts the thread. It holds only a `Weak` to the provider, upgraded for
+    /// the length of one step, so it never keeps the provider alive.
+    pub(crate) fn spawn(shared: Weak<Shared>) -> Result<Self, Error> {
+        let (stop, stop_rx) = bounded(1);
+        let (exit_tx, exited) = bounded::<()>(0);
+        let handle = thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                // Dropped when the thread returns, which disconnects `exited`.
+                let _exit = exit_tx;
+                run(&shared, &stop_rx);
+            })
+            .map_err(|e| Error::config(format!("cannot start the refresh thread: {e}")))?;
+        Ok(Refresher {
+            stop,
+            exited,
+            handle: Some(handle),
+        })
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(());
+        match self.exited.recv_timeout(STOP_GRACE) {
+            Err(RecvTimeoutError::Disconnected) | Ok(()) => {
+                if let Some(h) = self.handle.take() {
+                    let _ = h.join();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                log::debug!("refresh thread is busy in an exchange; it will exit when that ends");
+            }
+        }
+    }
+}
+
+fn run(shared: &Weak<Shared>, stop: &Receiver<()>) {
+    loop {
+        let Some((delay, generation)) = shared.upgrade().map(|s| s.next_background()) else {
+            return;
+        };
+        match stop.recv_timeout(delay) {
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(s) = shared.upgrade() else { return };
+                // Errors are values here; a panic is a bug, but it must not
+                // kill the thread that keeps the token fresh.
+                if catch_unwind(AssertUnwindSafe(|| s.refresh_in_background(generation))).is_err() {
+                    log::error!("background refresh panicked; retrying later");
+                    drop(s);
+                    if stop.recv_timeout(Duration::from_secs(1)).is_ok() {
+                        return;
+                    }
+                }
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
