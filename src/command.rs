@@ -175,7 +175,10 @@ mod tests {
     fn runs_on_every_call() {
         let dir = std::env::temp_dir().join(format!("tinker-auth-cmd-{}", std::process::id()));
         let _ = std::fs::remove_file(&dir);
-        let cmd = format!("echo x >> '{0}'; echo tml-$(wc -l < '{0}' | tr -d ' ')", dir.display());
+        let cmd = format!(
+            "echo x >> '{0}'; echo tml-$(wc -l < '{0}' | tr -d ' ')",
+            dir.display()
+        );
         let p = CredentialCmdAuthProvider::new(cmd).unwrap();
         assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-1");
         assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-2");
@@ -184,7 +187,10 @@ mod tests {
 
     #[test]
     fn each_failure_says_which() {
-        assert_eq!(token("  "), Err("credential command: the command is empty".into()));
+        assert_eq!(
+            token("  "),
+            Err("credential command: the command is empty".into())
+        );
         let e = token("echo 'vault sealed' >&2; exit 3").unwrap_err();
         assert_eq!(e, "credential command: exited with status 3: vault sealed");
         assert_eq!(

@@ -255,10 +255,17 @@ mod tests {
 
     #[test]
     fn refuses_clear_text_credentials_off_loopback() {
-        for ok in ["http://127.0.0.1:1", "http://localhost", "http://[::1]:9", "http://127.9.9.9"] {
+        for ok in [
+            "http://127.0.0.1:1",
+            "http://localhost",
+            "http://[::1]:9",
+            "http://127.9.9.9",
+        ] {
             assert!(token_url(ok, "/t", false).is_ok(), "{ok}");
         }
-        let e = token_url("http://10.0.0.5", "/t", false).unwrap_err().to_string();
+        let e = token_url("http://10.0.0.5", "/t", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("allow_insecure_http"), "{e}");
         assert!(token_url("http://tinker.example.com", "/t", false).is_err());
         assert!(token_url("http://tinker.example.com", "/t", true).is_ok());

@@ -210,7 +210,9 @@ mod tests {
             let e = ApiKeyAuthProvider::new(bad).unwrap_err().to_string();
             assert!(e.contains("`tml-`"), "{e}");
         }
-        let e = ApiKeyAuthProvider::new("sk-very-secret").unwrap_err().to_string();
+        let e = ApiKeyAuthProvider::new("sk-very-secret")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("very-secret"));
     }
 
@@ -222,8 +224,13 @@ mod tests {
 
     #[test]
     fn from_env_value_explains_what_to_do() {
-        let e = ApiKeyAuthProvider::from_env_value(None).unwrap_err().to_string();
-        assert!(e.contains("TINKER_API_KEY") && e.contains("pass an api key"), "{e}");
+        let e = ApiKeyAuthProvider::from_env_value(None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("TINKER_API_KEY") && e.contains("pass an api key"),
+            "{e}"
+        );
         assert!(ApiKeyAuthProvider::from_env_value(Some("  ".into())).is_err());
     }
 
@@ -236,20 +243,45 @@ mod tests {
     #[test]
     fn resolution_follows_the_sdk_rules() {
         // Explicit key beats the environment.
-        assert_eq!(resolved(Some("tml-a"), false, Some("tml-b"), None), Ok("tml-a".into()));
-        assert_eq!(resolved(None, false, Some("tml-b"), None), Ok("tml-b".into()));
+        assert_eq!(
+            resolved(Some("tml-a"), false, Some("tml-b"), None),
+            Ok("tml-a".into())
+        );
+        assert_eq!(
+            resolved(None, false, Some("tml-b"), None),
+            Ok("tml-b".into())
+        );
         // A JWT key is used directly even when the command is enforced.
-        assert_eq!(resolved(Some(JWT), true, None, Some("echo tml-c")), Ok(JWT.into()));
-        assert_eq!(resolved(None, true, Some(JWT), Some("echo tml-c")), Ok(JWT.into()));
+        assert_eq!(
+            resolved(Some(JWT), true, None, Some("echo tml-c")),
+            Ok(JWT.into())
+        );
+        assert_eq!(
+            resolved(None, true, Some(JWT), Some("echo tml-c")),
+            Ok(JWT.into())
+        );
         // Enforced command wins over a key.
-        assert_eq!(resolved(Some("tml-a"), true, None, Some("echo tml-c")), Ok("tml-c".into()));
+        assert_eq!(
+            resolved(Some("tml-a"), true, None, Some("echo tml-c")),
+            Ok("tml-c".into())
+        );
         let e = resolved(Some("tml-a"), true, None, None).unwrap_err();
         assert!(e.contains("TINKER_CREDENTIAL_CMD"), "{e}");
         // Missing or bad key falls back to the command when one is set.
-        assert_eq!(resolved(None, false, None, Some("echo tml-c")), Ok("tml-c".into()));
-        assert_eq!(resolved(Some("bad"), false, None, Some("echo tml-c")), Ok("tml-c".into()));
+        assert_eq!(
+            resolved(None, false, None, Some("echo tml-c")),
+            Ok("tml-c".into())
+        );
+        assert_eq!(
+            resolved(Some("bad"), false, None, Some("echo tml-c")),
+            Ok("tml-c".into())
+        );
         // Else the key's own error.
-        assert!(resolved(None, false, None, None).unwrap_err().contains("no credential"));
-        assert!(resolved(Some("bad"), false, None, None).unwrap_err().contains("invalid api key"));
+        assert!(resolved(None, false, None, None)
+            .unwrap_err()
+            .contains("no credential"));
+        assert!(resolved(Some("bad"), false, None, None)
+            .unwrap_err()
+            .contains("invalid api key"));
     }
 }

@@ -182,8 +182,14 @@ mod tests {
 
     #[test]
     fn names_the_step_and_status_for_bad_bodies() {
-        assert_eq!(err(200, "<html>"), "token exchange: 200 response is not JSON");
-        assert_eq!(err(200, "{}"), "token exchange: 200 response has no `jwt` field");
+        assert_eq!(
+            err(200, "<html>"),
+            "token exchange: 200 response is not JSON"
+        );
+        assert_eq!(
+            err(200, "{}"),
+            "token exchange: 200 response has no `jwt` field"
+        );
         assert_eq!(
             err(200, r#"{"jwt":5}"#),
             "token exchange: 200 response has a `jwt` that is not a non-empty string"
@@ -201,14 +207,20 @@ mod tests {
             err(500, r#"{"detail":"db down"}"#),
             "token exchange: server answered 500: db down"
         );
-        assert_eq!(err(502, "Bad Gateway"), "token exchange: server answered 502");
+        assert_eq!(
+            err(502, "Bad Gateway"),
+            "token exchange: server answered 502"
+        );
         assert_eq!(
             err(401, r#"{"detail":"API key revoked"}"#),
             "token exchange: credential rejected (401): API key revoked"
         );
         assert!(matches!(
             parse_response(403, b"", KEY),
-            Err(Error::CredentialRejected { status: 403, detail: None })
+            Err(Error::CredentialRejected {
+                status: 403,
+                detail: None
+            })
         ));
     }
 

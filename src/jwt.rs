@@ -60,8 +60,7 @@ pub fn jwt_claims(jwt: &str) -> Result<Map<String, Value>, Error> {
     if payload.is_empty() {
         return Err(Error::invalid_jwt("empty payload"));
     }
-    let bytes =
-        base64url_decode(payload).ok_or(Error::invalid_jwt("payload is not base64url"))?;
+    let bytes = base64url_decode(payload).ok_or(Error::invalid_jwt("payload is not base64url"))?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(Error::invalid_jwt("payload is not a JSON object")),
@@ -143,7 +142,8 @@ mod tests {
         const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut s = String::new();
         for chunk in data.chunks(3) {
-            let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+            let n =
+                chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
             for i in 0..=chunk.len() {
                 s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
             }
@@ -152,12 +152,25 @@ mod tests {
     }
 
     fn jwt(payload: &str) -> String {
-        format!("{}.{}.sig", b64(br#"{"alg":"none"}"#), b64(payload.as_bytes()))
+        format!(
+            "{}.{}.sig",
+            b64(br#"{"alg":"none"}"#),
+            b64(payload.as_bytes())
+        )
     }
 
     #[test]
     fn decodes_base64url_with_and_without_padding() {
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"fooba", b"foobar", &[0xff, 0xfe, 0xfd]] {
+        for data in [
+            &b""[..],
+            b"f",
+            b"fo",
+            b"foo",
+            b"foob",
+            b"fooba",
+            b"foobar",
+            &[0xff, 0xfe, 0xfd],
+        ] {
             let enc = b64(data);
             assert_eq!(base64url_decode(&enc).unwrap(), data);
             let padded = format!("{enc}{}", "=".repeat((4 - enc.len() % 4) % 4));

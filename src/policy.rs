@@ -131,7 +131,13 @@ impl Schedule {
     /// The background thread wakes `margin - jitter` before expiry, where the
     /// jitter is up to 10% of the margin, so a fleet of providers started
     /// together does not refresh in lockstep.
-    pub(crate) fn new(times: JwtTimes, offset: f64, received: SystemTime, t: &Timing, r: f64) -> Self {
+    pub(crate) fn new(
+        times: JwtTimes,
+        offset: f64,
+        received: SystemTime,
+        t: &Timing,
+        r: f64,
+    ) -> Self {
         let lifetime = times.lifetime();
         let expires = shift(times.exp, -offset);
         let window = on_demand_window(t, lifetime);
@@ -236,7 +242,10 @@ mod tests {
     fn windows_shrink_with_short_lifetimes() {
         let t = timing();
         assert_eq!(on_demand_window(&t, Some(s(3))), Duration::from_millis(600));
-        assert_eq!(background_margin(&t, Some(s(3))), Duration::from_millis(1500));
+        assert_eq!(
+            background_margin(&t, Some(s(3))),
+            Duration::from_millis(1500)
+        );
         assert_eq!(on_demand_window(&t, Some(s(200))), s(40));
         assert_eq!(background_margin(&t, Some(s(200))), s(100));
     }
@@ -358,6 +367,9 @@ mod tests {
         assert_eq!(b(3, 0.0), s(3));
         assert!(b(30, 0.999) < s(4));
         assert!(b(u32::MAX, 0.5) <= s(4));
-        assert_eq!(backoff(1, s(1), Duration::from_millis(200), 0.0), Duration::from_millis(150));
+        assert_eq!(
+            backoff(1, s(1), Duration::from_millis(200), 0.0),
+            Duration::from_millis(150)
+        );
     }
 }

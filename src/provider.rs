@@ -22,8 +22,8 @@ use crate::error::Error;
 use crate::exchange::{Exchange, Received};
 use crate::jitter;
 use crate::jwt::jwt_times;
-use crate::policy::{backoff, estimate_offset, Schedule, Timing, COOLDOWN_BASE, COOLDOWN_CAP};
 use crate::policy::RETRY_BASE;
+use crate::policy::{backoff, estimate_offset, Schedule, Timing, COOLDOWN_BASE, COOLDOWN_CAP};
 use crate::refresher::Refresher;
 use crate::token::Token;
 
@@ -309,8 +309,13 @@ impl Shared {
                 let is_new = held.is_none_or(|t| t.as_str() != r.jwt);
                 let held_exp = held.and_then(Token::expires_at);
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
-                let schedule =
-                    Schedule::new(r.times, st.offset, r.clock.received, &self.timing, jitter::unit());
+                let schedule = Schedule::new(
+                    r.times,
+                    st.offset,
+                    r.clock.received,
+                    &self.timing,
+                    jitter::unit(),
+                );
                 let fresher = held_exp.is_none_or(|old| r.times.exp > old);
                 let token = Token::from_parts(r.jwt, r.times);
                 st.current = Some(Current { token, schedule });
@@ -326,7 +331,12 @@ impl Shared {
                     } else {
                         "token endpoint returned a token no fresher than the one held"
                     };
-                    self.note_failure(st, Error::BadResponse { reason: reason.into() });
+                    self.note_failure(
+                        st,
+                        Error::BadResponse {
+                            reason: reason.into(),
+                        },
+                    );
                     self.warn(st, now, trigger, reason);
                 }
             }
@@ -348,9 +358,7 @@ impl Shared {
 
     /// Logs at most one warning per `WARN_INTERVAL`. Error texts never hold secrets.
     fn warn(&self, st: &mut State, now: SystemTime, trigger: Trigger, what: &str) {
-        let quiet = st
-            .last_warning
-            .is_some_and(|t| t.elapsed() < WARN_INTERVAL);
+        let quiet = st.last_warning.is_some_and(|t| t.elapsed() < WARN_INTERVAL);
         if quiet {
             log::debug!("token refresh ({trigger:?}) failed: {what}");
             return;
@@ -469,7 +477,10 @@ impl JwtAuthProvider {
 
     /// Whether the background refresh thread is running.
     pub fn background_running(&self) -> bool {
-        self.refresher.lock().as_ref().is_some_and(Refresher::is_running)
+        self.refresher
+            .lock()
+            .as_ref()
+            .is_some_and(Refresher::is_running)
     }
 
     /// Stops the background thread and waits for it (briefly, if it is in the

@@ -10,8 +10,9 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use crate::error::Error;
 use crate::provider::Shared;
 
-/// The thread's name, as shown by debuggers and `/proc/<pid>/task/*/comm`.
-pub(crate) const THREAD_NAME: &str = "tinker-auth-refresh";
+/// The thread's name, as shown by debuggers, `top -H` and `/proc/<pid>/task/*/comm`
+/// (Linux keeps 15 bytes of a thread name, so it is kept under that).
+pub(crate) const THREAD_NAME: &str = "tinker-refresh";
 
 /// Stack of the refresh thread. It runs one blocking HTTPS exchange at a time
 /// (TLS handshake included), which needs far less than the 2 MiB default.

@@ -1,0 +1,45 @@
+//! Behaviour 5: an endpoint that returns a token no fresher than the one held
+//! is not asked again at once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use tinker_auth::AuthTokenProvider;
+
+#[test]
+fn the_same_token_again_does_not_trigger_a_storm() {
+    // The server keeps handing out one token with 20 s left (inside the 60 s window).
+    let stale = jwt_expiring_in(20.0, 900.0);
+    let s = stale.clone();
+    let server = TokenServer::new(move |_| (200, body_for(&s)));
+    let provider = server.builder().background_refresh(true).build().unwrap();
+    let started = Instant::now();
+    let mut calls = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(provider.get_token().unwrap().unwrap().as_str(), stale);
+        calls += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Backoff from ~1 s: build + about two more, never one per call.
+    let hits = server.hits();
+    assert!(
+        (2..=5).contains(&hits),
+        "{hits} exchanges for {calls} calls"
+    );
+}
+
+#[test]
+fn an_older_token_is_not_refetched_in_a_loop() {
+    // First a good token, then the server regresses to an older one.
+    let good = jwt_expiring_in(30.0, 900.0);
+    let older = jwt_expiring_in(10.0, 900.0);
+    let (g, o) = (good.clone(), older.clone());
+    let server = TokenServer::new(move |n| (200, body_for(if n == 1 { &g } else { &o })));
+    let provider = server.builder().build().unwrap();
+    for _ in 0..200 {
+        provider.get_token().unwrap();
+    }
+    assert_eq!(server.hits(), 2, "one refresh, then the cooldown");
+}
