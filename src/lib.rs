@@ -68,3 +68,8 @@ pub use error::Error;
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use provider::{JwtAuthProvider, Stats};
 pub use token::Token;
+
+/// Compiles the README's Rust snippets as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
