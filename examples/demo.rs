@@ -82,7 +82,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let errors = tally.errors.load(Ordering::Relaxed);
     let rejected = tally.rejected.load(Ordering::Relaxed);
     println!();
-    println!("calls                       {}", tally.calls.load(Ordering::Relaxed));
+    println!(
+        "calls                       {}",
+        tally.calls.load(Ordering::Relaxed)
+    );
     println!(
         "exchanges                   {} ({} background, {} on demand, {} failed)",
         server.exchanges(),
