@@ -305,9 +305,14 @@ impl Shared {
         match result {
             Ok(r) => {
                 st.stats.fetches_succeeded += 1;
-                let held = st.current.as_ref().map(|c| &c.token);
-                let is_new = held.is_none_or(|t| t.as_str() != r.jwt);
-                let held_exp = held.and_then(Token::expires_at);
+                let held = st.current.as_ref();
+                let is_new = held.is_none_or(|c| c.token.as_str() != r.jwt);
+                let held_exp = held.and_then(|c| c.token.expires_at());
+                let fresher = held_exp.is_none_or(|old| r.times.exp > old);
+                // A held token the server accepts for longer than the new one stays.
+                let keep_held = held.is_some_and(|c| {
+                    c.schedule.usable(now) && held_exp.is_some_and(|old| old > r.times.exp)
+                });
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
                 let schedule = Schedule::new(
                     r.times,
@@ -316,9 +321,10 @@ impl Shared {
                     &self.timing,
                     jitter::unit(),
                 );
-                let fresher = held_exp.is_none_or(|old| r.times.exp > old);
-                let token = Token::from_parts(r.jwt, r.times);
-                st.current = Some(Current { token, schedule });
+                if !keep_held {
+                    let token = Token::from_parts(r.jwt, r.times);
+                    st.current = Some(Current { token, schedule });
+                }
                 st.outcome = Ok(());
                 if fresher && !schedule.needs_refresh(now) {
                     st.failures = 0;
