@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -113,16 +113,7 @@ fn waiters_share_one_failed_fetch() {
             .unwrap(),
     );
     let n = 32;
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|_| {
-            let (p, b) = (provider.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                b.wait();
-                p.get_token()
-            })
-        })
-        .collect();
+    let handles = together(n, &provider, |p| p.get_token());
     gate.wait_entered();
     assert!(wait_until(Duration::from_secs(10), || provider
         .stats()

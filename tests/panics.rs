@@ -4,7 +4,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use common::*;
@@ -49,16 +49,7 @@ fn a_panicking_credential_provider_fails_the_flight_not_the_provider() {
             .build()
             .unwrap(),
     );
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (p, b) = (provider.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                b.wait();
-                p.get_token()
-            })
-        })
-        .collect();
+    let handles = together(8, &provider, |p| p.get_token());
     for h in handles {
         let err = h.join().expect("the panic reached a caller").unwrap_err();
         assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -27,17 +27,7 @@ fn stampede(threads: usize, seed: Option<String>) {
         let t = provider.get_token().unwrap().unwrap();
         provider.invalidate(&t);
     }
-    let barrier = Arc::new(Barrier::new(threads));
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let p = provider.clone();
-            let b = barrier.clone();
-            std::thread::spawn(move || {
-                b.wait();
-                p.get_token().unwrap().unwrap()
-            })
-        })
-        .collect();
+    let handles = together(threads, &provider, |p| p.get_token().unwrap().unwrap());
     // Hold the one exchange until every other thread is waiting on it.
     gate.wait_entered();
     assert!(

@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -52,18 +52,11 @@ fn waiting_callers_return_within_the_bound() {
             .build()
             .unwrap(),
     );
-    let barrier = Arc::new(Barrier::new(8));
-    let handles: Vec<_> = (0..8)
-        .map(|_| {
-            let (p, b) = (provider.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                b.wait();
-                let started = Instant::now();
-                let r = p.get_token();
-                (r, started.elapsed())
-            })
-        })
-        .collect();
+    let handles = together(8, &provider, |p| {
+        let started = Instant::now();
+        let r = p.get_token();
+        (r, started.elapsed())
+    });
     for h in handles {
         let (r, took) = h.join().unwrap();
         assert!(matches!(r, Err(Error::Expired { .. })), "{r:?}");

@@ -4,7 +4,8 @@
 pub mod stand_in;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -213,4 +214,28 @@ pub fn runway_of(jwt: &str) -> f64 {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
     }
+}
+
+/// Starts `n` threads, released together by a barrier, each running `f` on
+/// the shared value.
+pub fn together<S, T>(
+    n: usize,
+    shared: &Arc<S>,
+    f: impl Fn(&S) -> T + Send + Sync + 'static,
+) -> Vec<JoinHandle<T>>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let f = Arc::new(f);
+    (0..n)
+        .map(|_| {
+            let (s, b, f) = (shared.clone(), barrier.clone(), f.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                f(&s)
+            })
+        })
+        .collect()
 }
