@@ -64,8 +64,9 @@ fn near_expiry_seed_is_refreshed_at_once() {
 
 #[test]
 fn no_redundant_fetch_after_an_on_demand_refresh() {
-    // Window 1 s on a 900 s seed that has 0.5 s left; margin 300 s. The seed
-    // is refreshed on demand right away; the thread then sleeps ~10 minutes.
+    // An expired seed: the thread (due at once) and a caller race for it.
+    // One exchange serves both, and the thread then sleeps until the new
+    // token's margin, ~10 minutes away, instead of fetching again.
     let server = TokenServer::fresh(900.0);
     let gate = Gate::new();
     server.hold(&gate);
