@@ -202,7 +202,11 @@ impl fmt::Debug for JwtAuthProviderBuilder {
 
 /// The token endpoint's URL, refusing to send a credential in clear to
 /// anything but loopback unless allowed.
-fn token_url(base: &str, path: &str, allow_insecure_http: bool) -> Result<String, Error> {
+pub(crate) fn token_url(
+    base: &str,
+    path: &str,
+    allow_insecure_http: bool,
+) -> Result<String, Error> {
     let uri: ureq::http::Uri = base
         .trim()
         .parse()

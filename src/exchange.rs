@@ -140,7 +140,7 @@ pub(crate) fn parse_response(
 
 /// The server's `detail`, bounded, with the credential scrubbed in case the
 /// server echoes it.
-fn detail_of(body: &[u8], credential: &str) -> Option<String> {
+pub(crate) fn detail_of(body: &[u8], credential: &str) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let detail = match value.get("detail")? {
         Value::String(s) => s.clone(),
