@@ -88,6 +88,59 @@ pub enum Error {
         /// Why the refresh failed.
         cause: Arc<Error>,
     },
+    /// An API request was answered with an error status that is not retried
+    /// (or was the last of its retries).
+    RequestStatus {
+        /// Method and path of the request, e.g. `GET /api/v1/futures` (no query).
+        endpoint: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's `detail`, when its body was JSON carrying one.
+        detail: Option<String>,
+    },
+    /// The server rejected the token of an API request (401), and a fresh
+    /// token did not help or the provider cannot supply one.
+    Authentication {
+        /// Method and path of the request (no query).
+        endpoint: String,
+        /// The server's `detail`, when its body was JSON carrying one.
+        detail: Option<String>,
+    },
+    /// An API request failed in transit: connection refused, reset, TLS, ...
+    RequestTransport {
+        /// Method and path of the request (no query).
+        endpoint: String,
+        /// The HTTP client's error.
+        source: Arc<ureq::Error>,
+    },
+    /// An API request attempt did not complete within its timeout.
+    RequestTimeout {
+        /// Method and path of the request (no query).
+        endpoint: String,
+        /// The timeout that was exceeded.
+        after: Duration,
+    },
+    /// A request body could not be serialized to JSON.
+    RequestBody {
+        /// The serializer's error.
+        source: Arc<serde_json::Error>,
+    },
+    /// An API request succeeded but its response body is unusable (not JSON, too large).
+    ResponseBody {
+        /// Method and path of the request (no query).
+        endpoint: String,
+        /// What is wrong with the body.
+        reason: String,
+    },
+    /// A request was retried until its attempts or its deadline ran out.
+    RetriesExhausted {
+        /// Attempts sent.
+        attempts: u32,
+        /// Time spent from the first attempt to giving up.
+        elapsed: Duration,
+        /// The last attempt's failure.
+        last: Arc<Error>,
+    },
 }
 
 impl Error {
@@ -101,6 +154,11 @@ impl Error {
             Error::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Error::BadResponse { .. } => true,
             Error::Expired { cause } => cause.is_transient(),
+            Error::RequestTransport { .. } | Error::RequestTimeout { .. } => true,
+            Error::RequestStatus { status, .. } => {
+                *status >= 500 || matches!(*status, 408 | 409 | 429)
+            }
+            Error::RetriesExhausted { last, .. } => last.is_transient(),
             _ => false,
         }
     }
@@ -169,6 +227,42 @@ impl fmt::Display for Error {
             Error::Expired { cause } => {
                 write!(f, "token expired and could not be refreshed: {cause}")
             }
+            Error::RequestStatus {
+                endpoint,
+                status,
+                detail,
+            } => write!(
+                f,
+                "request {endpoint}: server answered {status}{}",
+                detail_suffix(detail)
+            ),
+            Error::Authentication { endpoint, detail } => write!(
+                f,
+                "request {endpoint}: authentication failed (401){}",
+                detail_suffix(detail)
+            ),
+            Error::RequestTransport { endpoint, source } => {
+                write!(f, "request {endpoint}: {source}")
+            }
+            Error::RequestTimeout { endpoint, after } => {
+                write!(f, "request {endpoint}: timed out after {after:?}")
+            }
+            Error::RequestBody { source } => {
+                write!(f, "request body: cannot serialize to json: {source}")
+            }
+            Error::ResponseBody { endpoint, reason } => {
+                write!(f, "request {endpoint}: {reason}")
+            }
+            Error::RetriesExhausted {
+                attempts,
+                elapsed,
+                last,
+            } => write!(
+                f,
+                "gave up after {attempts} attempt{} in {:.1?}: {last}",
+                if *attempts == 1 { "" } else { "s" },
+                elapsed
+            ),
         }
     }
 }
@@ -179,6 +273,9 @@ impl StdError for Error {
             Error::CommandSpawn { source } => Some(source.as_ref()),
             Error::Transport { source } => Some(source.as_ref()),
             Error::Expired { cause } => Some(cause.as_ref()),
+            Error::RequestTransport { source, .. } => Some(source.as_ref()),
+            Error::RequestBody { source } => Some(source.as_ref()),
+            Error::RetriesExhausted { last, .. } => Some(last.as_ref()),
             _ => None,
         }
     }
@@ -207,6 +304,32 @@ mod tests {
                 status: 401,
                 detail: None,
             },
+            Error::RequestStatus {
+                endpoint: "GET /api/v1/x".into(),
+                status: 400,
+                detail: Some("bad".into()),
+            },
+            Error::Authentication {
+                endpoint: "POST /api/v1/x".into(),
+                detail: None,
+            },
+            Error::RequestTimeout {
+                endpoint: "GET /api/v1/x".into(),
+                after: Duration::from_secs(1),
+            },
+            Error::ResponseBody {
+                endpoint: "GET /api/v1/x".into(),
+                reason: "200 response is not json".into(),
+            },
+            Error::RetriesExhausted {
+                attempts: 3,
+                elapsed: Duration::from_millis(1500),
+                last: Arc::new(Error::RequestStatus {
+                    endpoint: "GET /api/v1/x".into(),
+                    status: 503,
+                    detail: None,
+                }),
+            },
         ];
         for e in errors {
             let text = e.to_string();
@@ -232,6 +355,45 @@ mod tests {
             detail: None
         }
         .is_transient());
+    }
+
+    #[test]
+    fn request_errors_name_the_endpoint_and_classify_retries() {
+        let status = |status| Error::RequestStatus {
+            endpoint: "GET /api/v1/x".into(),
+            status,
+            detail: Some("nope".into()),
+        };
+        assert_eq!(
+            status(400).to_string(),
+            "request GET /api/v1/x: server answered 400: nope"
+        );
+        for s in [408, 409, 429, 500, 503] {
+            assert!(status(s).is_transient(), "{s}");
+        }
+        for s in [400, 403, 404, 422] {
+            assert!(!status(s).is_transient(), "{s}");
+        }
+        let gave_up = Error::RetriesExhausted {
+            attempts: 3,
+            elapsed: Duration::from_millis(1200),
+            last: Arc::new(status(503)),
+        };
+        assert_eq!(
+            gave_up.to_string(),
+            "gave up after 3 attempts in 1.2s: request GET /api/v1/x: server answered 503: nope"
+        );
+        assert!(gave_up.is_transient());
+        assert!(gave_up.source().unwrap().to_string().contains("503"));
+        let auth = Error::Authentication {
+            endpoint: "POST /api/v1/y".into(),
+            detail: Some("Invalid JWT".into()),
+        };
+        assert_eq!(
+            auth.to_string(),
+            "request POST /api/v1/y: authentication failed (401): Invalid JWT"
+        );
+        assert!(!auth.is_transient());
     }
 
     #[test]
