@@ -1,0 +1,186 @@
+//! When an API request is retried and how long to wait, as pure functions.
+//!
+//! Nothing here reads a clock, sleeps or draws a random number: callers pass
+//! `now`, the elapsed time and a jitter sample, so every rule is unit-tested
+//! with made-up inputs.
+
+use std::time::{Duration, SystemTime};
+
+use crate::http_date::parse_http_date;
+
+/// The limits of one request's retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    /// Attempts allowed for transient failures (the first one included).
+    pub(crate) max_attempts: u32,
+    /// Time budget of the whole request, from the first attempt.
+    pub(crate) deadline: Duration,
+    /// Cap of the first backoff; later caps double up to `max_backoff`.
+    pub(crate) initial_backoff: Duration,
+    /// Largest backoff.
+    pub(crate) max_backoff: Duration,
+    /// Largest wait a `Retry-After` header can ask for.
+    pub(crate) max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            deadline: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(10),
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Statuses worth retrying: 408 Request Timeout, 409 Conflict (a lock held
+/// elsewhere), 429 Too Many Requests and every 5xx.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
+}
+
+/// "Full jitter" backoff before retry number `retry` (1 for the first retry):
+/// uniform in `[0, min(cap, base * 2^(retry-1)))`, drawn from `r` in `[0, 1)`.
+pub(crate) fn full_jitter(retry: u32, base: Duration, cap: Duration, r: f64) -> Duration {
+    let doublings = retry.saturating_sub(1).min(30);
+    let ceiling = base.saturating_mul(1u32 << doublings).min(cap);
+    ceiling.mul_f64(r.clamp(0.0, 1.0))
+}
+
+/// The wait a `Retry-After` header asks for: delay-seconds (`120`) or an
+/// HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from `now`; a date in
+/// the past means no wait). `None` when the value is neither.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long digit strings saturate rather than fail.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
+    }
+    let at = parse_http_date(value)?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// How long to wait before retry number `retry`: the server's `Retry-After`
+/// (capped at `max_retry_after`) when it sent one, else full-jitter backoff.
+pub(crate) fn retry_delay(
+    p: &RetryPolicy,
+    retry: u32,
+    retry_after: Option<Duration>,
+    r: f64,
+) -> Duration {
+    match retry_after {
+        Some(wait) => wait.min(p.max_retry_after),
+        None => full_jitter(retry, p.initial_backoff, p.max_backoff, r),
+    }
+}
+
+/// Whether another attempt fits: `attempts` transient failures so far, and
+/// `elapsed + delay` still inside the deadline.
+pub(crate) fn may_retry(
+    p: &RetryPolicy,
+    attempts: u32,
+    elapsed: Duration,
+    delay: Duration,
+) -> bool {
+    attempts < p.max_attempts && elapsed.saturating_add(delay) < p.deadline
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 409, 429, 500, 502, 503, 504, 599] {
+            assert!(is_retryable_status(s), "{s}");
+        }
+        for s in [200, 204, 301, 400, 401, 403, 404, 410, 422, 600] {
+            assert!(!is_retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn full_jitter_spans_zero_to_a_doubling_capped_ceiling() {
+        let b = |n, r| full_jitter(n, ms(500), ms(10_000), r);
+        assert_eq!(b(1, 0.0), Duration::ZERO);
+        assert_eq!(b(1, 0.5), ms(250));
+        assert!(b(1, 0.999_999) < ms(500));
+        assert_eq!(b(2, 0.5), ms(500));
+        assert_eq!(b(3, 0.5), ms(1000));
+        assert_eq!(b(5, 0.5), ms(4000));
+        // 0.5 s * 2^5 = 16 s, capped at 10 s.
+        assert_eq!(b(6, 0.5), ms(5000));
+        assert!(b(u32::MAX, 0.999_999) < ms(10_000));
+        assert_eq!(b(0, 0.5), ms(250), "retry 0 is treated as the first");
+        assert_eq!(b(1, 7.0), ms(500), "r is clamped");
+    }
+
+    #[test]
+    fn full_jitter_samples_cover_their_range() {
+        let xs: Vec<Duration> = (0..2000)
+            .map(|_| full_jitter(3, ms(500), ms(10_000), crate::jitter::unit()))
+            .collect();
+        assert!(xs.iter().all(|d| *d < ms(2000)));
+        assert!(xs.iter().any(|d| *d < ms(200)) && xs.iter().any(|d| *d > ms(1800)));
+    }
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_770);
+        assert_eq!(parse_retry_after("1", now), Some(ms(1000)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(ms(120_000)));
+        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        // Sun, 06 Nov 1994 08:49:37 GMT is 784111777, 7 s after `now`.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(ms(7000))
+        );
+        let later = now + Duration::from_secs(60);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later),
+            Some(Duration::ZERO)
+        );
+        assert!(parse_retry_after("99999999999999999999999", now).is_some());
+        for bad in ["", "-1", "1.5", "soon", "Sunday, 06-Nov-94 08:49:37 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_wins_over_backoff_and_is_capped() {
+        let p = RetryPolicy::default();
+        assert_eq!(retry_delay(&p, 1, Some(ms(1000)), 0.9), ms(1000));
+        assert_eq!(
+            retry_delay(&p, 4, Some(Duration::ZERO), 0.9),
+            Duration::ZERO
+        );
+        assert_eq!(
+            retry_delay(&p, 1, Some(Duration::from_secs(3600)), 0.9),
+            p.max_retry_after
+        );
+        assert_eq!(retry_delay(&p, 2, None, 0.5), ms(500));
+    }
+
+    #[test]
+    fn attempts_and_deadline_bound_retries() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            deadline: ms(2000),
+            ..RetryPolicy::default()
+        };
+        assert!(may_retry(&p, 1, ms(0), ms(100)));
+        assert!(may_retry(&p, 2, ms(0), ms(100)));
+        assert!(!may_retry(&p, 3, ms(0), ms(100)));
+        assert!(may_retry(&p, 1, ms(1800), ms(100)));
+        assert!(!may_retry(&p, 1, ms(1900), ms(100)));
+        assert!(!may_retry(&p, 1, ms(2500), Duration::ZERO));
+    }
+}
