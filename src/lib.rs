@@ -39,11 +39,17 @@
 //! // send `jwt.as_str()` in the X-API-Key header
 //! # Ok::<(), tinker_auth::Error>(())
 //! ```
+//!
+//! To send requests with it, [`AuthenticatedAgent`] puts the token on every
+//! attempt, retries transient failures with backoff, and re-sends once with a
+//! fresh token after a `401`; [`AuthMiddleware`] sets the header for callers
+//! who build their own `ureq` requests.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
+mod agent;
 mod clock;
 mod command;
 mod config;
@@ -53,11 +59,17 @@ mod exchange;
 mod http_date;
 mod jitter;
 mod jwt;
+mod middleware;
 mod policy;
 mod provider;
 mod refresher;
+mod retry;
 mod token;
 
+pub use agent::{
+    AgentStats, AuthenticatedAgent, AuthenticatedAgentBuilder, DEFAULT_AUTH_HEADER,
+    MAX_RESPONSE_BYTES,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::CredentialCmdAuthProvider;
 pub use config::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
@@ -66,6 +78,7 @@ pub use credential::{
 };
 pub use error::Error;
 pub use jwt::{jwt_claims, jwt_expiry};
+pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
 pub use token::Token;
 
