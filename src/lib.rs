@@ -44,8 +44,12 @@
 //! attempt, retries transient failures with backoff, and re-sends once with a
 //! fresh token after a `401`; [`AuthMiddleware`] sets the header for callers
 //! who build their own `ureq` requests.
+//!
+//! Beyond Rust: the `ffi` feature adds a C ABI (module `ffi`, header
+//! `include/tinker_auth.h`).
 
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
+#![cfg_attr(feature = "ffi", deny(unsafe_code))]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -65,6 +69,11 @@ mod provider;
 mod refresher;
 mod retry;
 mod token;
+
+// The only module allowed `unsafe` (each block carries a `// SAFETY:` comment).
+#[cfg(feature = "ffi")]
+#[allow(unsafe_code)]
+pub mod ffi;
 
 pub use agent::{
     AgentStats, AuthenticatedAgent, AuthenticatedAgentBuilder, DEFAULT_AUTH_HEADER,

@@ -1,0 +1,169 @@
+/*
+ * Misuse of the C API: null pointers, invalid UTF-8, short buffers, dead and
+ * bogus handles, bad options, rejected and unreachable servers. Each must
+ * give its documented error code, never a crash.
+ *
+ * Usage: edge_cases BASE_URL API_KEY DEAD_URL
+ * (DEAD_URL: a loopback URL where nothing listens.) Exits 0 when every check
+ * passed, else prints each failed check and exits 1.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tinker_auth.h"
+
+static int failures;
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "FAIL line %d: %s\n", __LINE__, #cond);        \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+static int last_code(char *msg, size_t len) { return tinker_auth_last_error(msg, len); }
+
+static void *fresh_thread(void *arg) {
+    int *code = arg;
+    char msg[16] = "untouched";
+    *code = tinker_auth_last_error(msg, sizeof msg);
+    if (msg[0] != '\0') *code = 12345; /* a new thread has an empty message */
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s BASE_URL API_KEY DEAD_URL\n", argv[0]);
+        return 2;
+    }
+    const char *url = argv[1], *key = argv[2], *dead = argv[3];
+    char msg[TINKER_AUTH_ERROR_MESSAGE_LEN];
+    tinker_auth_error err;
+
+    /* Options round-trip and layout agreement. */
+    tinker_auth_options options = tinker_auth_options_default();
+    CHECK(options.struct_size == sizeof(tinker_auth_options));
+    CHECK(options.background_refresh == 1);
+    CHECK(options.fetch_timeout_ms == 30000);
+    CHECK(options.refresh_before_expiry_ms == 300000);
+
+    /* tinker_auth_new: null, bad UTF-8, bad key, rejected key, unreachable, bad options. */
+    CHECK(tinker_auth_new(NULL, key, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(strstr(err.message, "base_url is null") != NULL);
+    CHECK(last_code(msg, sizeof msg) == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(strcmp(msg, err.message) == 0);
+
+    CHECK(tinker_auth_new("http://127.0.0.1:1/\xff", key, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_UTF8);
+    CHECK(tinker_auth_new(url, "tml-\xc3\x28", &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_UTF8);
+
+    CHECK(tinker_auth_new(url, "sk-not-a-tinker-key", &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_CREDENTIAL);
+    CHECK(strstr(err.message, "not-a-tinker-key") == NULL);
+
+    CHECK(tinker_auth_new(url, "tml-wrong-key", &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_REJECTED);
+    CHECK(strstr(err.message, "wrong-key") == NULL);
+
+    options.fetch_timeout_ms = 3000;
+    CHECK(tinker_auth_new_with_options(dead, key, &options, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_UNAVAILABLE);
+
+    CHECK(tinker_auth_new("http://tinker.example.com", key, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+
+    tinker_auth_options bad = tinker_auth_options_default();
+    bad.struct_size = 8;
+    CHECK(tinker_auth_new_with_options(url, key, &bad, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "struct_size") != NULL);
+    bad = tinker_auth_options_default();
+    bad.fetch_timeout_ms = 0;
+    CHECK(tinker_auth_new_with_options(url, key, &bad, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+    bad = tinker_auth_options_default();
+    bad.retry_delay_ms = UINT64_MAX;
+    CHECK(tinker_auth_new_with_options(url, key, &bad, &err) == 0);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+
+    /* err may be NULL. */
+    CHECK(tinker_auth_new(NULL, key, NULL) == 0);
+    CHECK(last_code(NULL, 0) == TINKER_AUTH_ERR_NULL_POINTER);
+
+    /* A working handle, without a background thread. */
+    options = tinker_auth_options_default();
+    options.background_refresh = 0;
+    tinker_auth_handle h = tinker_auth_new_with_options(url, key, &options, &err);
+    CHECK(h != 0);
+    CHECK(err.code == TINKER_AUTH_OK);
+    CHECK(err.message[0] == '\0');
+
+    /* Size query, short buffers, exact fit. */
+    size_t len = 0;
+    CHECK(tinker_auth_get_token(h, NULL, 0, &len) == TINKER_AUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len > 20 && len < 4096);
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    size_t len2 = 0;
+    CHECK(tinker_auth_get_token(h, buf, len, &len2) == TINKER_AUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(len2 == len);
+    CHECK(buf[0] == 'x' && buf[len - 1] == 'x'); /* nothing copied */
+    CHECK(last_code(msg, sizeof msg) == TINKER_AUTH_ERR_BUFFER_TOO_SMALL);
+    CHECK(strstr(msg, "buffer too small") != NULL);
+    CHECK(tinker_auth_get_token(h, buf, len + 1, &len2) == TINKER_AUTH_OK);
+    CHECK(strlen(buf) == len && len2 == len);
+    CHECK(strncmp(buf, "eyJ", 3) == 0);
+    /* The message must not echo the token. */
+    CHECK(strstr(msg, buf) == NULL);
+    CHECK(tinker_auth_get_token(h, NULL, 16, &len2) == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(tinker_auth_get_token(h, buf, sizeof buf, NULL) == TINKER_AUTH_OK);
+
+    /* Invalidating the current token makes the next call fetch another. */
+    char first[4096];
+    memcpy(first, buf, strlen(buf) + 1);
+    CHECK(tinker_auth_invalidate(h, first) == TINKER_AUTH_OK);
+    CHECK(tinker_auth_get_token(h, buf, sizeof buf, NULL) == TINKER_AUTH_OK);
+    CHECK(strcmp(buf, first) != 0);
+    CHECK(tinker_auth_invalidate(h, NULL) == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(tinker_auth_invalidate(h, "eyJ\xff") == TINKER_AUTH_ERR_INVALID_UTF8);
+
+    /* Truncated last-error messages stay NUL-terminated. */
+    char tiny[8];
+    memset(tiny, 'x', sizeof tiny);
+    CHECK(tinker_auth_last_error(tiny, sizeof tiny) == TINKER_AUTH_ERR_INVALID_UTF8);
+    CHECK(strlen(tiny) == sizeof tiny - 1);
+    CHECK(strncmp(tiny, "tinker_", 7) == 0);
+
+    /* Free, double free, use after free, bogus handles, 0. */
+    CHECK(tinker_auth_free(h) == TINKER_AUTH_OK);
+    CHECK(tinker_auth_free(h) == TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(tinker_auth_get_token(h, buf, sizeof buf, &len) == TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(tinker_auth_invalidate(h, first) == TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(tinker_auth_get_token(0, buf, sizeof buf, &len) == TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(tinker_auth_get_token(0xdeadbeefULL, buf, sizeof buf, &len) ==
+          TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(last_code(msg, sizeof msg) == TINKER_AUTH_ERR_INVALID_HANDLE);
+    CHECK(strstr(msg, "invalid handle") != NULL);
+    CHECK(tinker_auth_free(0) == TINKER_AUTH_OK);
+
+    /* The last error is per thread. */
+    pthread_t t;
+    int code = -100;
+    CHECK(pthread_create(&t, NULL, fresh_thread, &code) == 0);
+    pthread_join(t, NULL);
+    CHECK(code == TINKER_AUTH_OK);
+    CHECK(last_code(NULL, 0) == TINKER_AUTH_ERR_INVALID_HANDLE);
+
+    if (failures) {
+        fprintf(stderr, "%d checks failed\n", failures);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
