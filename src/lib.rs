@@ -46,7 +46,8 @@
 //! who build their own `ureq` requests.
 //!
 //! Beyond Rust: the `ffi` feature adds a C ABI (module `ffi`, header
-//! `include/tinker_auth.h`).
+//! `include/tinker_auth.h`), and the `cli` feature (on by default) builds the
+//! `tinker-auth` command-line helper (`tinker-auth token`, `tinker-auth inspect`).
 
 #![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
 #![cfg_attr(feature = "ffi", deny(unsafe_code))]

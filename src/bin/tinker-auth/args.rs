@@ -1,0 +1,247 @@
+//! Command-line parsing, by hand: three commands and a handful of flags do not
+//! justify an argument-parsing dependency.
+
+use std::time::Duration;
+
+pub(crate) const MAIN_HELP: &str = "\
+tinker-auth: Tinker JWTs for scripts
+
+Usage:
+  tinker-auth token [OPTIONS]      print a fresh JWT (cached while it has runway)
+  tinker-auth inspect [JWT]        show a JWT's claims and expiry (not verified)
+  tinker-auth help [COMMAND]       show help
+
+Example:
+  curl -H \"X-API-Key: $(tinker-auth token)\" \"$TINKER_BASE_URL/api/v1/...\"
+
+Exit codes: 0 success, 2 usage or configuration, 3 credential rejected or
+unusable, 4 server unreachable or failing.
+Run `tinker-auth COMMAND --help` for a command's options.";
+
+pub(crate) const TOKEN_HELP: &str = "\
+Usage: tinker-auth token [OPTIONS]
+
+Prints a JWT for the credential in TINKER_API_KEY (or the command in
+TINKER_CREDENTIAL_CMD) from the Tinker API at TINKER_BASE_URL, on one line.
+
+A JWT is cached and reused while it has at least --min-runway seconds left.
+The cache lives in $XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/),
+one file per base URL and credential, mode 0600, written atomically. It holds
+the JWT and a fingerprint of the credential (a truncated SHA-256), never the
+credential itself.
+
+Options:
+  --base-url URL          the Tinker API (overrides TINKER_BASE_URL)
+  --credential-cmd CMD    run CMD (via sh -c) for the credential (overrides
+                          TINKER_API_KEY and TINKER_CREDENTIAL_CMD)
+  --min-runway SECONDS    reuse a cached JWT only with this much left [default: 60]
+  --no-cache              neither read nor write the cache
+  --timeout SECONDS       bound on the token exchange [default: 30]
+  -h, --help              show this help
+
+Exit codes: 0 success, 2 usage or configuration, 3 credential rejected or
+unusable, 4 server unreachable or failing.";
+
+pub(crate) const INSPECT_HELP: &str = "\
+Usage: tinker-auth inspect [JWT]
+
+Prints a JWT's claims, when it was issued, when it expires and the runway
+left by this machine's clock. The JWT comes from the argument, or from stdin
+when the argument is missing or `-` (prefer stdin: arguments are visible to
+other users in the process list).
+
+The signature is NOT verified: the claims are only decoded.
+
+Options:
+  -h, --help              show this help
+
+Exit codes: 0 success, 2 usage or not a readable JWT.";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// Print this help text.
+    Help(&'static str),
+    Version,
+    Token(TokenArgs),
+    /// The JWT, or `None` to read stdin.
+    Inspect(Option<String>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TokenArgs {
+    pub(crate) base_url: Option<String>,
+    pub(crate) credential_cmd: Option<String>,
+    pub(crate) min_runway: Duration,
+    pub(crate) no_cache: bool,
+    pub(crate) timeout: Duration,
+}
+
+/// A usage error, worded for one line on stderr.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Usage(pub(crate) String);
+
+pub(crate) fn parse(args: &[String]) -> Result<Command, Usage> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err(Usage("no command given (see `tinker-auth --help`)".into()));
+    };
+    match first.as_str() {
+        "-h" | "--help" => Ok(Command::Help(MAIN_HELP)),
+        "-V" | "--version" => Ok(Command::Version),
+        "help" => match rest.first().map(String::as_str) {
+            None => Ok(Command::Help(MAIN_HELP)),
+            Some("token") => Ok(Command::Help(TOKEN_HELP)),
+            Some("inspect") => Ok(Command::Help(INSPECT_HELP)),
+            Some(other) => Err(Usage(format!(
+                "help: unknown command `{other}` (see `tinker-auth --help`)"
+            ))),
+        },
+        "token" => parse_token(rest),
+        "inspect" => parse_inspect(rest),
+        other => Err(Usage(format!(
+            "unknown command `{}` (see `tinker-auth --help`)",
+            shown(other)
+        ))),
+    }
+}
+
+/// An argument as shown in an error: never a long string that might be a
+/// secret pasted in the wrong place.
+fn shown(arg: &str) -> String {
+    if arg.len() > 24 || arg.starts_with("eyJ") || arg.starts_with("tml-") {
+        "<argument hidden>".into()
+    } else {
+        arg.to_owned()
+    }
+}
+
+fn parse_token(args: &[String]) -> Result<Command, Usage> {
+    let mut out = TokenArgs {
+        base_url: None,
+        credential_cmd: None,
+        min_runway: Duration::from_secs(60),
+        no_cache: false,
+        timeout: Duration::from_secs(30),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, Usage> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| Usage(format!("token: {name} needs a value")))
+        };
+        match flag {
+            "-h" | "--help" => return Ok(Command::Help(TOKEN_HELP)),
+            "--base-url" => out.base_url = Some(value(flag)?),
+            "--credential-cmd" => out.credential_cmd = Some(value(flag)?),
+            "--min-runway" => out.min_runway = seconds(flag, &value(flag)?)?,
+            "--timeout" => {
+                out.timeout = seconds(flag, &value(flag)?)?;
+                if out.timeout.is_zero() {
+                    return Err(Usage("token: --timeout must be positive".into()));
+                }
+            }
+            "--no-cache" if inline.is_none() => out.no_cache = true,
+            _ => {
+                return Err(Usage(format!(
+                    "token: unexpected argument `{}` (see `tinker-auth token --help`)",
+                    shown(arg)
+                )))
+            }
+        }
+    }
+    Ok(Command::Token(out))
+}
+
+fn seconds(flag: &str, value: &str) -> Result<Duration, Usage> {
+    value
+        .parse::<u32>()
+        .map(|s| Duration::from_secs(s.into()))
+        .map_err(|_| {
+            Usage(format!(
+                "token: {flag} takes whole seconds, not `{}`",
+                shown(value)
+            ))
+        })
+}
+
+fn parse_inspect(args: &[String]) -> Result<Command, Usage> {
+    match args {
+        [] => Ok(Command::Inspect(None)),
+        [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help(INSPECT_HELP)),
+        [dash] if dash == "-" => Ok(Command::Inspect(None)),
+        [flag] if flag.starts_with('-') => Err(Usage(format!(
+            "inspect: unknown option `{}` (see `tinker-auth inspect --help`)",
+            shown(flag)
+        ))),
+        [jwt] => Ok(Command::Inspect(Some(jwt.clone()))),
+        _ => Err(Usage("inspect: takes at most one JWT".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, Usage> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn token_flags_in_both_spellings() {
+        let Ok(Command::Token(t)) = p(&[
+            "token",
+            "--base-url",
+            "http://127.0.0.1:1",
+            "--min-runway=5",
+            "--no-cache",
+            "--timeout",
+            "3",
+        ]) else {
+            panic!("not a token command")
+        };
+        assert_eq!(t.base_url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(t.min_runway, Duration::from_secs(5));
+        assert!(t.no_cache);
+        assert_eq!(t.timeout, Duration::from_secs(3));
+        assert_eq!(t.credential_cmd, None);
+    }
+
+    #[test]
+    fn usage_errors_are_reported() {
+        assert!(p(&[]).is_err());
+        assert!(p(&["frobnicate"]).is_err());
+        assert!(p(&["token", "--min-runway"]).is_err());
+        assert!(p(&["token", "--min-runway", "soon"]).is_err());
+        assert!(p(&["token", "--timeout", "0"]).is_err());
+        assert!(p(&["token", "--no-cache=yes"]).is_err());
+        assert!(p(&["inspect", "a", "b"]).is_err());
+        assert!(p(&["inspect", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn errors_do_not_echo_what_looks_like_a_secret() {
+        let Err(Usage(e)) = p(&["token", "tml-secret-key-123"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains("secret"), "{e}");
+        let Err(Usage(e)) = p(&["eyJhbGciOi.xx.yy"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains("eyJ"), "{e}");
+    }
+
+    #[test]
+    fn help_everywhere() {
+        assert_eq!(p(&["--help"]), Ok(Command::Help(MAIN_HELP)));
+        assert_eq!(p(&["token", "--help"]), Ok(Command::Help(TOKEN_HELP)));
+        assert_eq!(p(&["inspect", "-h"]), Ok(Command::Help(INSPECT_HELP)));
+        assert_eq!(p(&["help", "inspect"]), Ok(Command::Help(INSPECT_HELP)));
+        assert_eq!(p(&["inspect", "-"]), Ok(Command::Inspect(None)));
+    }
+}

@@ -1,0 +1,220 @@
+//! `tinker-auth`: Tinker JWTs for shell scripts.
+//!
+//! `tinker-auth token` prints a fresh JWT (cached while it has runway);
+//! `tinker-auth inspect` decodes one. See `tinker-auth --help`.
+
+#![forbid(unsafe_code)]
+#![warn(rust_2018_idioms)]
+
+mod args;
+mod cache;
+mod inspect;
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tinker_auth::{
+    ApiKeyAuthProvider, AuthTokenProvider, CredentialCmdAuthProvider, Error, JwtAuthProvider,
+    API_KEY_ENV, CREDENTIAL_CMD_ENV,
+};
+
+use crate::args::{Command, TokenArgs, Usage};
+use crate::cache::{Credential, Entry};
+
+/// Environment variable holding the Tinker API's base URL.
+const BASE_URL_ENV: &str = "TINKER_BASE_URL";
+
+const EXIT_USAGE: u8 = 2;
+const EXIT_REJECTED: u8 = 3;
+const EXIT_UNAVAILABLE: u8 = 4;
+
+/// Most we read of a JWT from stdin.
+const MAX_STDIN: u64 = 64 * 1024;
+
+/// A failure: exit code and one line for stderr (never a secret).
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<Usage> for Failure {
+    fn from(u: Usage) -> Self {
+        Failure {
+            code: EXIT_USAGE,
+            message: u.0,
+        }
+    }
+}
+
+/// A library error as a failure; its message already says `context: cause`.
+fn fail(code: u8, e: &Error) -> Failure {
+    Failure {
+        code,
+        message: e.to_string(),
+    }
+}
+
+/// The exit code for a library error.
+fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::MissingCredential | Error::EmptyCommand | Error::Config { .. } => EXIT_USAGE,
+        Error::CredentialRejected { .. }
+        | Error::InvalidApiKey
+        | Error::CommandSpawn { .. }
+        | Error::CommandFailed { .. }
+        | Error::CommandEmptyOutput
+        | Error::CommandTimedOut { .. } => EXIT_REJECTED,
+        Error::Expired { cause } => exit_code(cause),
+        _ => EXIT_UNAVAILABLE,
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = args::parse(&argv)
+        .map_err(Failure::from)
+        .and_then(|command| match command {
+            Command::Help(text) => print(text),
+            Command::Version => print(concat!("tinker-auth ", env!("CARGO_PKG_VERSION"))),
+            Command::Token(t) => token(&t),
+            Command::Inspect(jwt) => run_inspect(jwt),
+        });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            let line = f.message.replace(['\n', '\r'], " ");
+            let _ = writeln!(io::stderr(), "tinker-auth: {line}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure {
+            code: EXIT_USAGE,
+            message: format!("cannot write to stdout: {e}"),
+        })
+}
+
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The credential by the SDK's rules: `--credential-cmd`, else a well-formed
+/// `TINKER_API_KEY`, else `TINKER_CREDENTIAL_CMD`, else the key's own error.
+fn credential(args: &TokenArgs) -> Result<Credential, Failure> {
+    if let Some(cmd) = &args.credential_cmd {
+        return Ok(Credential::Command(cmd.clone()));
+    }
+    let key = non_empty_env(API_KEY_ENV);
+    let key_error = match key.as_deref().map(ApiKeyAuthProvider::new) {
+        Some(Ok(_)) => {
+            return Ok(Credential::ApiKey(
+                key.unwrap_or_default().trim().to_owned(),
+            ))
+        }
+        Some(Err(e)) => e,
+        None => Error::MissingCredential,
+    };
+    match non_empty_env(CREDENTIAL_CMD_ENV) {
+        Some(cmd) => Ok(Credential::Command(cmd)),
+        None => Err(fail(exit_code(&key_error), &key_error)),
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
+}
+
+/// Seconds the JWT has left on the server's clock, if its `exp` is readable.
+fn runway(jwt: &str, clock_offset_secs: f64) -> Option<f64> {
+    let exp = tinker_auth::jwt_expiry(jwt).ok()?;
+    let exp = exp.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    Some(exp - (unix_now() + clock_offset_secs))
+}
+
+fn token(args: &TokenArgs) -> Result<(), Failure> {
+    let base_url = args
+        .base_url
+        .clone()
+        .or_else(|| non_empty_env(BASE_URL_ENV))
+        .ok_or_else(|| Failure {
+            code: EXIT_USAGE,
+            message: format!("token: no base url: pass --base-url or set {BASE_URL_ENV}"),
+        })?;
+    let credential = credential(args)?;
+    let entry = if args.no_cache {
+        None
+    } else {
+        cache::default_dir().map(|dir| Entry::new(&dir, &base_url, &credential))
+    };
+    let min_runway = args.min_runway.as_secs_f64();
+    if let Some(cached) = entry.as_ref().and_then(Entry::load) {
+        if runway(&cached.jwt, cached.clock_offset_secs).is_some_and(|r| r >= min_runway) {
+            return print(&cached.jwt);
+        }
+    }
+    let builder = JwtAuthProvider::builder(base_url)
+        .background_refresh(false)
+        .fetch_timeout(args.timeout);
+    let builder = match credential {
+        Credential::ApiKey(key) => builder.api_key(key),
+        Credential::Command(cmd) => {
+            let cmd = CredentialCmdAuthProvider::new(cmd).map_err(|e| fail(exit_code(&e), &e))?;
+            builder.credential(cmd)
+        }
+    };
+    let provider = builder.build().map_err(|e| fail(exit_code(&e), &e))?;
+    let jwt = provider
+        .get_token()
+        .map_err(|e| fail(exit_code(&e), &e))?
+        .ok_or_else(|| Failure {
+            code: EXIT_UNAVAILABLE,
+            message: "token: the provider returned no token".into(),
+        })?;
+    if let Some(entry) = &entry {
+        if let Err(e) = entry.store(jwt.as_str(), provider.clock_offset_secs()) {
+            // The token is still good; a cache we cannot write only costs time.
+            let _ = writeln!(
+                io::stderr(),
+                "tinker-auth: warning: cache not written to {}: {e}",
+                entry.path().display()
+            );
+        }
+    }
+    print(jwt.as_str())
+}
+
+fn run_inspect(jwt: Option<String>) -> Result<(), Failure> {
+    let jwt = match jwt {
+        Some(jwt) => jwt,
+        None => {
+            let stdin = io::stdin();
+            if stdin.is_terminal() {
+                return Err(Failure::from(Usage(
+                    "inspect: no JWT: pass it as an argument or on stdin".into(),
+                )));
+            }
+            let mut text = String::new();
+            stdin
+                .lock()
+                .take(MAX_STDIN)
+                .read_to_string(&mut text)
+                .map_err(|e| Failure {
+                    code: EXIT_USAGE,
+                    message: format!("inspect: cannot read stdin: {e}"),
+                })?;
+            text
+        }
+    };
+    let report =
+        inspect::report(jwt.trim(), SystemTime::now()).map_err(|e| fail(EXIT_USAGE, &e))?;
+    print(report.trim_end())
+}
