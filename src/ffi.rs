@@ -172,16 +172,18 @@ impl Failure {
 fn code_of(e: &Error) -> i32 {
     match e {
         Error::CredentialRejected { .. } => TINKER_AUTH_ERR_REJECTED,
-        Error::Transport { .. }
-        | Error::Timeout { .. }
-        | Error::Status { .. }
-        | Error::BadResponse { .. }
-        | Error::InvalidJwt { .. } => TINKER_AUTH_ERR_UNAVAILABLE,
+        Error::InvalidApiKey
+        | Error::MissingCredential
+        | Error::EmptyCommand
+        | Error::CommandSpawn { .. }
+        | Error::CommandFailed { .. }
+        | Error::CommandEmptyOutput
+        | Error::CommandTimedOut { .. } => TINKER_AUTH_ERR_CREDENTIAL,
         Error::Expired { cause } => code_of(cause),
         Error::Config { .. } => TINKER_AUTH_ERR_INVALID_ARGUMENT,
         Error::Panicked { .. } => TINKER_AUTH_ERR_PANIC,
-        // Missing or malformed key, credential command failures.
-        _ => TINKER_AUTH_ERR_CREDENTIAL,
+        // Transport, timeout, status, unusable response: the server's side.
+        _ => TINKER_AUTH_ERR_UNAVAILABLE,
     }
 }
 
