@@ -7,9 +7,23 @@
 //! flight, releases the lock for the exchange, then re-takes it to install the
 //! result and wake the waiters. Readers of a fresh token take the lock for a
 //! comparison and a clone, so they never wait for a fetch in flight.
+//!
+//! # The read-mostly fast path
+//! Taking that lock on every `get_token` would make concurrent callers bounce
+//! the lock's cache line, and the token's reference count, between cores. So
+//! each change to the current token (or its schedule) bumps `version`, an
+//! atomic written only under the lock, and each thread keeps a copy of the
+//! current token, in its own allocation, with its schedule and the version it
+//! was copied at ([`ThreadCache`]). A caller whose copy is of the current
+//! version and outside its on-demand window returns a clone of it: a clock
+//! read, an atomic load and a reference count only this thread touches. Any
+//! other caller takes the lock as before, so refreshes, waiters and fallbacks
+//! are unchanged and still single-flight.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,6 +46,64 @@ const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Shortest sleep of the background thread, so that no schedule can make it spin.
 const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
+
+/// Distinct providers a thread keeps a token copy for; a thread using more
+/// than this still works, taking the lock more often.
+const THREAD_SLOTS: usize = 4;
+
+/// Source of provider ids for [`ThreadCache`]; never reused, so a slot can
+/// never be taken for another provider's (unlike an address).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CACHE: RefCell<ThreadCache> = const { RefCell::new(ThreadCache::new()) };
+}
+
+/// One thread's copy of a provider's current token.
+struct Slot {
+    id: u64,
+    version: u64,
+    token: Token,
+    schedule: Schedule,
+}
+
+/// A thread's copies of the current tokens of the providers it uses (at most
+/// [`THREAD_SLOTS`], replaced round-robin). A copy may outlive its provider
+/// until this thread uses another provider or exits; it is a JWT the server
+/// stops accepting at its expiry, and the caller held clones of it anyway.
+struct ThreadCache {
+    slots: Vec<Slot>,
+    next: usize,
+}
+
+impl ThreadCache {
+    const fn new() -> Self {
+        ThreadCache {
+            slots: Vec::new(),
+            next: 0,
+        }
+    }
+
+    #[inline]
+    fn get(&self, id: u64, version: u64, now: SystemTime) -> Option<Token> {
+        self.slots
+            .iter()
+            .find(|s| s.id == id)
+            .filter(|s| s.version == version && !s.schedule.needs_refresh(now))
+            .map(|s| s.token.clone())
+    }
+
+    fn put(&mut self, slot: Slot) {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.id == slot.id) {
+            *s = slot;
+        } else if self.slots.len() < THREAD_SLOTS {
+            self.slots.push(slot);
+        } else {
+            self.slots[self.next] = slot;
+            self.next = (self.next + 1) % THREAD_SLOTS;
+        }
+    }
+}
 
 /// Counters describing what a provider has done. See [`JwtAuthProvider::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -85,6 +157,10 @@ struct State {
 }
 
 pub(crate) struct Shared {
+    /// Identifies this provider in the per-thread caches.
+    id: u64,
+    /// Bumped, under the lock, whenever `State::current` changes.
+    version: AtomicU64,
     credential: Box<dyn AuthTokenProvider>,
     exchange: Exchange,
     clock: ClockSource,
@@ -113,6 +189,8 @@ impl Shared {
         fetch_timeout: Duration,
     ) -> Self {
         Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            version: AtomicU64::new(0),
             credential,
             exchange,
             clock,
@@ -149,19 +227,47 @@ impl Shared {
                 let schedule = Schedule::new(times, st.offset, now, &self.timing, jitter::unit());
                 let token = Token::from_parts(jwt, times);
                 st.current = Some(Current { token, schedule });
+                self.version.fetch_add(1, Ordering::Release);
             }
             Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
         }
     }
 
-    /// The fast path: a lock, a clock read, a comparison and a clone.
+    /// The fast path: a clock read, an atomic load, a comparison and a clone
+    /// of this thread's copy of the token; the lock when that copy is missing,
+    /// outdated or due.
     #[inline]
     pub(crate) fn get(&self) -> Result<Token, Error> {
         let now = self.clock.now();
+        // A copy made at this version saw the state as it is now: serving it
+        // is what the locked path below would do at this instant.
+        let version = self.version.load(Ordering::Acquire);
+        // `try_with`: during thread teardown the cache may be gone; lock then.
+        if let Ok(Some(token)) = CACHE.try_with(|c| c.borrow().get(self.id, version, now)) {
+            return Ok(token);
+        }
+        self.get_locked(now)
+    }
+
+    #[cold]
+    fn get_locked(&self, now: SystemTime) -> Result<Token, Error> {
         let st = self.state.lock();
         if let Some(c) = &st.current {
             if !c.schedule.needs_refresh(now) {
-                return Ok(c.token.clone());
+                let token = c.token.clone();
+                let schedule = c.schedule;
+                let version = self.version.load(Ordering::Relaxed);
+                drop(st);
+                let slot = Slot {
+                    id: self.id,
+                    version,
+                    // Its own allocation, so that clones on this thread touch
+                    // a reference count no other thread does.
+                    token: token.detached(),
+                    schedule,
+                };
+                let _ = CACHE.try_with(|c| c.borrow_mut().put(slot));
+                return Ok(token);
             }
         }
         self.refresh(st, Want::Fresh, Trigger::OnDemand)
@@ -173,6 +279,7 @@ impl Shared {
         if let Some(c) = st.current.as_mut() {
             if c.token.same_as(rejected) {
                 c.schedule = Schedule::dead(c.schedule.received);
+                self.version.fetch_add(1, Ordering::Release);
             }
         }
     }
@@ -324,6 +431,7 @@ impl Shared {
                 if !keep_held {
                     let token = Token::from_parts(r.jwt, r.times);
                     st.current = Some(Current { token, schedule });
+                    self.version.fetch_add(1, Ordering::Release);
                 }
                 st.outcome = Ok(());
                 if fresher && !schedule.needs_refresh(now) {

@@ -50,6 +50,16 @@ impl Token {
         }))
     }
 
+    /// A copy in its own allocation (same secret and times), so that its
+    /// clones share no reference count with this token's.
+    pub(crate) fn detached(&self) -> Self {
+        Token(Arc::new(Inner {
+            secret: self.0.secret.clone(),
+            expires_at: self.0.expires_at,
+            issued_at: self.0.issued_at,
+        }))
+    }
+
     /// The header value to send.
     pub fn as_str(&self) -> &str {
         &self.0.secret
