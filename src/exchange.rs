@@ -13,6 +13,14 @@ use crate::policy::ClockSample;
 /// Largest token-endpoint response body we read. A JWT response is ~1 KiB.
 pub(crate) const MAX_BODY: u64 = 64 * 1024;
 
+/// Size of each of the HTTP agent's input and output buffers, and the largest
+/// response header accepted. `ureq` defaults to 128 KiB buffers, allocated per
+/// pooled connection (twice over HTTPS, below and above TLS) and kept while
+/// the connection idles between refreshes: a provider held about 256 KiB of
+/// them after its first exchange over loopback http. A token response's
+/// header is well under 1 KiB and its body is read in pieces.
+const HTTP_BUFFER: usize = 16 * 1024;
+
 /// Longest `detail` we quote in an error.
 const MAX_DETAIL: usize = 200;
 
@@ -40,6 +48,9 @@ impl Exchange {
             // Never follow a redirect with the credential attached.
             .max_redirects(0)
             .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
+            .input_buffer_size(HTTP_BUFFER)
+            .output_buffer_size(HTTP_BUFFER)
+            .max_response_header_size(HTTP_BUFFER)
             .build()
             .into();
         Exchange {
