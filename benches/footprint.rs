@@ -26,7 +26,7 @@ fn main() {
         f.heap_off, f.rss_off
     );
     println!(
-        "  background on:  heap {:>7.0} B, RSS {:>7.0} B per provider",
+        "  background on:  heap {:>7.0} B, RSS {:>7.0} B per provider more than off",
         f.heap_on, f.rss_on
     );
     println!(

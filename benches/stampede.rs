@@ -30,5 +30,9 @@ fn main() {
             s.from_first_call - s.round_trip,
             s.samples
         );
+        println!(
+            "    of which: first caller's flight {:.0} µs, then handing out to the rest {:.0} µs",
+            s.flight, s.hand_out
+        );
     }
 }

@@ -264,8 +264,14 @@ pub struct Stampede {
     /// Threads that waited for the flight (median); the others arrived after
     /// it had landed and took the fast path.
     pub waiters: f64,
+    /// From the first call until that (first) caller returns: the flight,
+    /// run while the other threads are still being woken.
+    pub flight: f64,
+    /// From the first caller's return until the last thread's: handing the
+    /// new token to the waiters (and to late arrivals).
+    pub hand_out: f64,
     /// One bare exchange (`POST` token path, body read) with `ureq` on a
-    /// kept-alive loopback connection.
+    /// kept-alive loopback connection, with the provider's 30 s timeout.
     pub round_trip: f64,
     /// From the barrier's release until the last thread has merely woken up:
     /// the scheduling floor of releasing that many threads on this machine.
@@ -297,6 +303,11 @@ impl<T> Released<T> {
     fn since_first_start(&self) -> f64 {
         let first = self.runs.iter().map(|r| r.0).min().unwrap();
         (self.last_end() - first).as_secs_f64() * 1e6
+    }
+
+    /// The run that started first.
+    fn first(&self) -> &(Instant, Instant, T) {
+        self.runs.iter().min_by_key(|r| r.0).unwrap()
     }
 }
 
@@ -337,8 +348,11 @@ pub fn stampede(threads: usize, samples: usize) -> Stampede {
         .background_refresh(false)
         .build()
         .expect("build");
+    // With the provider's default fetch timeout: on this VM a `ureq` timeout
+    // alone costs tens of µs per request, and the provider's exchange pays it.
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
     let url = format!("{}{TOKEN_PATH}", server.url());
@@ -362,9 +376,12 @@ pub fn stampede(threads: usize, samples: usize) -> Stampede {
     let step = lifetime + Duration::from_secs(1);
     let mut skew = 0i64;
     let (mut all, mut first, mut waiters) = (vec![], vec![], vec![]);
+    let (mut flight, mut hand_out) = (vec![], vec![]);
     let (mut trip, mut floor) = (vec![], vec![]);
     let mut max_exchanges = 0;
     for _ in 0..samples {
+        // Idle first, as the stampede's flight is: both start cold alike.
+        thread::sleep(Duration::from_millis(20));
         trip.push(bare().as_secs_f64() * 1e6);
 
         let old = p.get_token().unwrap().unwrap();
@@ -382,6 +399,9 @@ pub fn stampede(threads: usize, samples: usize) -> Stampede {
             .all(|(_, _, t)| t.same_as(new) && !t.same_as(&old)));
         all.push(r.since_release());
         first.push(r.since_first_start());
+        let (start, end, _) = r.first();
+        flight.push((*end - *start).as_secs_f64() * 1e6);
+        hand_out.push((r.last_end() - *end).as_secs_f64() * 1e6);
 
         floor.push(released(threads, || ()).since_release());
     }
@@ -390,6 +410,8 @@ pub fn stampede(threads: usize, samples: usize) -> Stampede {
         all_hold_new: median(all),
         from_first_call: median(first),
         waiters: median(waiters),
+        flight: median(flight),
+        hand_out: median(hand_out),
         round_trip: median(trip),
         release_floor: median(floor),
         max_exchanges,
@@ -657,7 +679,9 @@ pub struct Footprint {
     pub heap_exchanged: f64,
     /// RSS per provider, seeded, background off.
     pub rss_off: f64,
-    /// RSS per provider, seeded, background on (stack pages included).
+    /// RSS added per provider by the background thread (its stack pages
+    /// and bookkeeping), measured after the background-off round, whose
+    /// freed heap this round reuses.
     pub rss_on: f64,
     /// The refresh thread's stack mapping size.
     pub stack_size: u64,
@@ -706,8 +730,9 @@ pub fn footprint(providers: usize, lifetime_secs: u64) -> Footprint {
             (r1.saturating_sub(r0)) as f64 / providers as f64,
         )
     };
-    // Warm-up: one-off allocations (TLS, lazy statics) are not per provider.
-    per(true);
+    // No warm-up: memory freed by one round is reused by the next, which
+    // would hide the first round's RSS. The second round's RSS is therefore
+    // what the background thread adds (its stack pages and bookkeeping).
     let (heap_off, rss_off) = per(false);
     let (heap_on, rss_on) = per(true);
     let n = providers.min(50);
