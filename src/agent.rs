@@ -133,9 +133,14 @@ impl AuthenticatedAgentBuilder {
         if self.policy.deadline.is_zero() || self.timeout.is_zero() {
             return Err(Error::config("deadline and timeout must be positive"));
         }
+        // Our own agent is configured as every attempt needs it, so that an
+        // attempt with the full timeout skips the per-request configuration
+        // (a copy of the whole config); a caller's agent is adjusted per request.
+        let own_agent = self.agent.is_none();
         let agent = self.agent.unwrap_or_else(|| {
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
+                .timeout_global(Some(self.timeout))
                 // Never follow a redirect with the token attached.
                 .max_redirects(0)
                 .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
@@ -147,6 +152,7 @@ impl AuthenticatedAgentBuilder {
                 base: self.base_url.trim().trim_end_matches('/').to_owned(),
                 provider: self.provider,
                 agent,
+                own_agent,
                 header: self.header_name,
                 policy: self.policy,
                 timeout: self.timeout,
@@ -247,6 +253,8 @@ struct Inner {
     base: String,
     provider: Arc<dyn AuthTokenProvider>,
     agent: ureq::Agent,
+    /// `agent` was built here: statuses are not errors, the timeout is `timeout`.
+    own_agent: bool,
     header: HeaderName,
     policy: RetryPolicy,
     timeout: Duration,
@@ -615,6 +623,9 @@ impl AuthenticatedAgent {
         timeout: Duration,
     ) -> Result<Response<Body>, ureq::Error> {
         let agent = &self.inner.agent;
+        if self.inner.own_agent && timeout == self.inner.timeout {
+            return agent.run(req);
+        }
         let req = agent
             .configure_request(req)
             .http_status_as_error(false)
