@@ -12,6 +12,10 @@ use crate::jwt::JwtTimes;
 /// was set, and the token's runway can no longer be read off it).
 pub(crate) const CLOCK_STEP_TOLERANCE: Duration = Duration::from_secs(2);
 
+/// How far off the server's clock may be from an estimate made with a
+/// whole-second `Date` header (or `iat`), before the round trip is counted.
+pub(crate) const CLOCK_RESOLUTION: Duration = Duration::from_millis(500);
+
 /// First cooldown after a failed on-demand refresh, and its cap.
 pub(crate) const COOLDOWN_BASE: Duration = Duration::from_secs(1);
 pub(crate) const COOLDOWN_CAP: Duration = Duration::from_secs(4);
@@ -83,6 +87,14 @@ pub(crate) struct ClockSample {
     pub(crate) iat: Option<SystemTime>,
 }
 
+impl ClockSample {
+    /// Bound on the error of [`estimate_offset`] for this sample: half the
+    /// `Date` header's one-second resolution plus half the round trip.
+    pub(crate) fn uncertainty(&self) -> Duration {
+        CLOCK_RESOLUTION + self.received.duration_since(self.sent).unwrap_or_default() / 2
+    }
+}
+
 /// Estimates the server's clock offset (`server - local`, seconds).
 ///
 /// - `Date` is the primary source: second resolution, stamped while the
@@ -120,13 +132,19 @@ pub(crate) struct Schedule {
     pub(crate) refresh_at: SystemTime,
     /// The background thread refreshes from here on.
     pub(crate) background_at: SystemTime,
-    /// Local time at which the server stops accepting the token.
+    /// Local time at which the server stops accepting the token (estimated).
     pub(crate) expires: SystemTime,
+    /// Last moment the cached token is handed out after a failed refresh:
+    /// `expires` less the offset estimate's uncertainty, so that a token the
+    /// server may already reject is never served. Never before `refresh_at`,
+    /// so the fast path and the fallback agree.
+    pub(crate) usable_until: SystemTime,
 }
 
 impl Schedule {
     /// Schedules a token received at local time `received`, given the server's
-    /// clock offset and a jitter sample `r` in `[0, 1)`.
+    /// clock offset (known to within `uncertainty`) and a jitter sample `r`
+    /// in `[0, 1)`.
     ///
     /// The background thread wakes `margin - jitter` before expiry, where the
     /// jitter is up to 10% of the margin, so a fleet of providers started
@@ -134,6 +152,7 @@ impl Schedule {
     pub(crate) fn new(
         times: JwtTimes,
         offset: f64,
+        uncertainty: Duration,
         received: SystemTime,
         t: &Timing,
         r: f64,
@@ -149,6 +168,7 @@ impl Schedule {
             refresh_at: before(window),
             background_at: before(margin),
             expires,
+            usable_until: before(uncertainty.min(window)),
         }
     }
 
@@ -160,6 +180,7 @@ impl Schedule {
             refresh_at: epoch,
             background_at: epoch,
             expires: epoch,
+            usable_until: epoch,
         }
     }
 
@@ -177,9 +198,9 @@ impl Schedule {
         now >= self.refresh_at || self.clock_stepped_back(now)
     }
 
-    /// Whether the server would still accept the token now.
+    /// Whether the server surely still accepts the token now.
     pub(crate) fn usable(&self, now: SystemTime) -> bool {
-        now < self.expires && !self.clock_stepped_back(now)
+        now < self.usable_until && !self.clock_stepped_back(now)
     }
 
     /// How long the token has left before the server rejects it.
@@ -209,6 +230,9 @@ mod tests {
     fn at(secs: f64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs_f64(T0 as f64 + secs)
     }
+
+    /// The clock uncertainty of a loopback exchange.
+    const U: Duration = CLOCK_RESOLUTION;
 
     fn s(secs: u64) -> Duration {
         Duration::from_secs(secs)
@@ -252,7 +276,7 @@ mod tests {
 
     #[test]
     fn fresh_token_needs_no_refresh_until_its_window() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
         assert!(!sched.needs_refresh(at(0.0)));
         assert!(!sched.needs_refresh(at(839.9)));
         assert!(sched.needs_refresh(at(840.0)));
@@ -265,7 +289,7 @@ mod tests {
 
     #[test]
     fn three_second_token_refreshes_about_twice_a_lifetime() {
-        let sched = Schedule::new(token(0.0, 3.0), 0.0, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(token(0.0, 3.0), 0.0, U, at(0.0), &timing(), 0.0);
         // Background at half-life, on demand in the last fifth.
         assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1500));
         assert!(!sched.needs_refresh(at(2.3)));
@@ -275,8 +299,8 @@ mod tests {
     #[test]
     fn background_jitter_is_at_most_a_tenth_of_the_margin() {
         let t = timing();
-        let early = Schedule::new(token(0.0, 900.0), 0.0, at(0.0), &t, 0.0);
-        let late = Schedule::new(token(0.0, 900.0), 0.0, at(0.0), &t, 0.999_999);
+        let early = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.0);
+        let late = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.999_999);
         assert_eq!(early.refresh_delay(at(0.0)), s(600));
         let d = late.refresh_delay(at(0.0)).as_secs_f64();
         assert!((629.9..=630.0).contains(&d), "{d}");
@@ -284,18 +308,48 @@ mod tests {
 
     #[test]
     fn refresh_delay_is_zero_once_due() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
         assert_eq!(sched.refresh_delay(at(600.0)), Duration::ZERO);
         assert_eq!(sched.refresh_delay(at(5000.0)), Duration::ZERO);
     }
 
     #[test]
     fn a_clock_stepped_back_makes_the_token_due_and_unusable() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, at(100.0), &timing(), 0.0);
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(100.0), &timing(), 0.0);
         assert!(!sched.needs_refresh(at(99.0)), "small slews are tolerated");
         assert!(sched.needs_refresh(at(50.0)));
         assert!(!sched.usable(at(50.0)));
         assert_eq!(sched.refresh_delay(at(50.0)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_token_the_server_may_already_reject_is_not_served() {
+        // The offset is known to ±0.5 s: the server may reject the token up
+        // to 0.5 s before its estimated expiry, so it is not served then.
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        assert!(sched.usable(at(899.4)));
+        assert!(!sched.usable(at(899.6)));
+        let slow = ClockSample {
+            sent: at(-2.0),
+            received: at(0.0),
+            date: Some(at(-1.0)),
+            iat: None,
+        };
+        assert_eq!(slow.uncertainty(), Duration::from_millis(1500));
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            slow.uncertainty(),
+            at(0.0),
+            &timing(),
+            0.0,
+        );
+        assert!(!sched.usable(at(898.6)));
+        // Never less than the on-demand window: the fast path serves the token
+        // until `refresh_at`, so the fallback must not end earlier.
+        let short = Schedule::new(token(0.0, 2.0), 0.0, U, at(0.0), &timing(), 0.0);
+        assert_eq!(short.usable_until, short.refresh_at);
+        assert!(short.usable(at(1.55)));
     }
 
     #[test]
@@ -349,11 +403,11 @@ mod tests {
     fn skewed_schedules_measure_runway_on_the_servers_clock() {
         let t = timing();
         // Local 880 s behind: the server's exp is 880 s earlier on our clock.
-        let sched = Schedule::new(token(0.0, 900.0), 880.0, at(-880.0), &t, 0.0);
+        let sched = Schedule::new(token(0.0, 900.0), 880.0, U, at(-880.0), &t, 0.0);
         assert_eq!(sched.runway(at(-880.0)), s(900));
         assert!(!sched.usable(at(20.0)));
         // Local 600 s ahead.
-        let sched = Schedule::new(token(0.0, 900.0), -600.0, at(600.0), &t, 0.0);
+        let sched = Schedule::new(token(0.0, 900.0), -600.0, U, at(600.0), &t, 0.0);
         assert_eq!(sched.runway(at(600.0)), s(900));
         assert!(!sched.needs_refresh(at(600.0)));
     }

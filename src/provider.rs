@@ -37,7 +37,9 @@ use crate::exchange::{Exchange, Received};
 use crate::jitter;
 use crate::jwt::jwt_times;
 use crate::policy::RETRY_BASE;
-use crate::policy::{backoff, estimate_offset, Schedule, Timing, COOLDOWN_BASE, COOLDOWN_CAP};
+use crate::policy::{
+    backoff, estimate_offset, Schedule, Timing, CLOCK_RESOLUTION, COOLDOWN_BASE, COOLDOWN_CAP,
+};
 use crate::refresher::Refresher;
 use crate::token::Token;
 
@@ -224,7 +226,14 @@ impl Shared {
                         st.offset = st.offset.max(ahead.as_secs_f64());
                     }
                 }
-                let schedule = Schedule::new(times, st.offset, now, &self.timing, jitter::unit());
+                let schedule = Schedule::new(
+                    times,
+                    st.offset,
+                    CLOCK_RESOLUTION,
+                    now,
+                    &self.timing,
+                    jitter::unit(),
+                );
                 let token = Token::from_parts(jwt, times);
                 st.current = Some(Current { token, schedule });
                 self.version.fetch_add(1, Ordering::Release);
@@ -424,6 +433,7 @@ impl Shared {
                 let schedule = Schedule::new(
                     r.times,
                     st.offset,
+                    r.clock.uncertainty(),
                     r.clock.received,
                     &self.timing,
                     jitter::unit(),
