@@ -67,6 +67,16 @@ struct Slot {
     version: u64,
     token: Token,
     schedule: Schedule,
+    /// As in [`Current`]: the token is judged at [`age_floor`]`(now, ...)`.
+    received_mono: Instant,
+}
+
+/// `wall`, but never less than the receipt time plus the monotonic time
+/// elapsed since: a wall clock stepped back by less than a token's age is
+/// invisible to its schedule alone, and would have it served past its expiry.
+#[inline]
+fn age_floor(wall: SystemTime, received: SystemTime, received_mono: Instant) -> SystemTime {
+    wall.max(received + received_mono.elapsed())
 }
 
 /// A thread's copies of the current tokens of the providers it uses (at most
@@ -91,7 +101,14 @@ impl ThreadCache {
         self.slots
             .iter()
             .find(|s| s.id == id)
-            .filter(|s| s.version == version && !s.schedule.needs_refresh(now))
+            .filter(|s| {
+                s.version == version
+                    && !s.schedule.needs_refresh(age_floor(
+                        now,
+                        s.schedule.received,
+                        s.received_mono,
+                    ))
+            })
             .map(|s| s.token.clone())
     }
 
@@ -138,6 +155,16 @@ pub(crate) enum Trigger {
 struct Current {
     token: Token,
     schedule: Schedule,
+    /// Monotonic time of receipt: with `schedule.received`, it keeps a wall
+    /// clock stepped back from making the token look younger than it is.
+    received_mono: Instant,
+}
+
+impl Current {
+    /// The wall-clock time to judge this token by (see [`age_floor`]).
+    fn now(&self, wall: SystemTime) -> SystemTime {
+        age_floor(wall, self.schedule.received, self.received_mono)
+    }
 }
 
 struct State {
@@ -180,6 +207,13 @@ enum Want {
     /// Any token newer than the given generation (the background thread's
     /// scheduled refresh, which is due before the on-demand window).
     After(u64),
+}
+
+impl State {
+    /// The time to judge the current token by (see [`Current::now`]).
+    fn now(&self, wall: SystemTime) -> SystemTime {
+        self.current.as_ref().map_or(wall, |c| c.now(wall))
+    }
 }
 
 impl Shared {
@@ -235,7 +269,11 @@ impl Shared {
                     jitter::unit(),
                 );
                 let token = Token::from_parts(jwt, times);
-                st.current = Some(Current { token, schedule });
+                st.current = Some(Current {
+                    token,
+                    schedule,
+                    received_mono: Instant::now(),
+                });
                 self.version.fetch_add(1, Ordering::Release);
             }
             Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
@@ -262,9 +300,10 @@ impl Shared {
     fn get_locked(&self, now: SystemTime) -> Result<Token, Error> {
         let st = self.state.lock();
         if let Some(c) = &st.current {
-            if !c.schedule.needs_refresh(now) {
+            if !c.schedule.needs_refresh(c.now(now)) {
                 let token = c.token.clone();
                 let schedule = c.schedule;
+                let received_mono = c.received_mono;
                 let version = self.version.load(Ordering::Relaxed);
                 drop(st);
                 let slot = Slot {
@@ -274,6 +313,7 @@ impl Shared {
                     // a reference count no other thread does.
                     token: token.detached(),
                     schedule,
+                    received_mono,
                 };
                 let _ = CACHE.try_with(|c| c.borrow_mut().put(slot));
                 return Ok(token);
@@ -304,8 +344,9 @@ impl Shared {
     /// How long the background thread should sleep, and the generation its
     /// refresh will replace.
     pub(crate) fn next_background(&self) -> (Duration, u64) {
-        let now = self.clock.now();
+        let wall = self.clock.now();
         let st = self.state.lock();
+        let now = st.now(wall);
         let delay = if st.failures > 0 {
             backoff(
                 st.failures,
@@ -347,7 +388,7 @@ impl Shared {
         want: Want,
         trigger: Trigger,
     ) -> Result<Token, Error> {
-        let now = self.clock.now();
+        let now = st.now(self.clock.now());
         if !self.wanted(&st, &want, now) {
             return self.settle(&mut st, now);
         }
@@ -369,11 +410,13 @@ impl Shared {
             Trigger::Background => st.stats.background += 1,
         }
         let result = MutexGuard::unlocked(&mut st, || self.fetch());
+        let received_mono = Instant::now();
         let now = self.clock.now();
-        self.install(&mut st, result, now, trigger);
+        self.install(&mut st, result, now, received_mono, trigger);
         st.in_flight = false;
         st.generation += 1;
         self.fetched.notify_all();
+        let now = st.now(now);
         self.settle(&mut st, now)
     }
 
@@ -387,7 +430,7 @@ impl Shared {
                 break;
             }
         }
-        let now = self.clock.now();
+        let now = st.now(self.clock.now());
         if st.generation == generation {
             let after = self.fetch_timeout;
             return self.fallback(&mut st, now, Error::Timeout { after });
@@ -416,6 +459,7 @@ impl Shared {
         st: &mut State,
         result: Result<Received, Error>,
         now: SystemTime,
+        received_mono: Instant,
         trigger: Trigger,
     ) {
         match result {
@@ -427,7 +471,7 @@ impl Shared {
                 let fresher = held_exp.is_none_or(|old| r.times.exp > old);
                 // A held token the server accepts for longer than the new one stays.
                 let keep_held = held.is_some_and(|c| {
-                    c.schedule.usable(now) && held_exp.is_some_and(|old| old > r.times.exp)
+                    c.schedule.usable(c.now(now)) && held_exp.is_some_and(|old| old > r.times.exp)
                 });
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
                 let schedule = Schedule::new(
@@ -440,7 +484,11 @@ impl Shared {
                 );
                 if !keep_held {
                     let token = Token::from_parts(r.jwt, r.times);
-                    st.current = Some(Current { token, schedule });
+                    st.current = Some(Current {
+                        token,
+                        schedule,
+                        received_mono,
+                    });
                     self.version.fetch_add(1, Ordering::Release);
                 }
                 st.outcome = Ok(());
@@ -488,6 +536,7 @@ impl Shared {
             return;
         }
         st.last_warning = Some(Instant::now());
+        let now = st.now(now);
         match st.current.as_ref().filter(|c| c.schedule.usable(now)) {
             Some(c) => log::warn!(
                 "token refresh ({trigger:?}) failed: {what}; serving the cached token, valid for {:.0?} more",
@@ -542,9 +591,9 @@ impl Shared {
 
     /// Runway of the current token on the server's clock, for status displays.
     pub(crate) fn runway(&self) -> Option<Duration> {
-        let now = self.clock.now();
+        let wall = self.clock.now();
         let st = self.state.lock();
-        st.current.as_ref().map(|c| c.schedule.runway(now))
+        st.current.as_ref().map(|c| c.schedule.runway(c.now(wall)))
     }
 
     /// The estimated server-minus-local clock offset.
