@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::clock::ClockSource;
 use crate::error::Error;
+use crate::fork::Origin;
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
 use crate::policy::ClockSample;
@@ -38,25 +39,31 @@ pub(crate) struct Exchange {
     agent: ureq::Agent,
     url: String,
     timeout: Duration,
+    /// The process the agent's connection pool belongs to.
+    origin: Origin,
+}
+
+fn new_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        // Never follow a redirect with the credential attached.
+        .max_redirects(0)
+        .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
+        .input_buffer_size(HTTP_BUFFER)
+        .output_buffer_size(HTTP_BUFFER)
+        .max_response_header_size(HTTP_BUFFER)
+        .build()
+        .into()
 }
 
 impl Exchange {
     pub(crate) fn new(url: String, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            // Never follow a redirect with the credential attached.
-            .max_redirects(0)
-            .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
-            .input_buffer_size(HTTP_BUFFER)
-            .output_buffer_size(HTTP_BUFFER)
-            .max_response_header_size(HTTP_BUFFER)
-            .build()
-            .into();
         Exchange {
-            agent,
+            agent: new_agent(timeout),
             url,
             timeout,
+            origin: Origin::here(),
         }
     }
 
@@ -66,9 +73,15 @@ impl Exchange {
 
     /// Exchanges `credential` for a JWT. Blocks for at most the fetch timeout.
     pub(crate) fn fetch(&self, credential: &str, clock: &ClockSource) -> Result<Received, Error> {
+        // A forked child shares the parent's pooled sockets: using one would
+        // interleave two processes' requests on a single connection.
+        let agent = if self.origin.forked() {
+            new_agent(self.timeout)
+        } else {
+            self.agent.clone()
+        };
         let sent = clock.now();
-        let mut resp = self
-            .agent
+        let mut resp = agent
             .post(&self.url)
             .header("X-API-Key", credential)
             .header("Content-Type", "application/json")

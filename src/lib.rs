@@ -61,6 +61,7 @@ mod config;
 mod credential;
 mod error;
 mod exchange;
+mod fork;
 mod http_date;
 mod jitter;
 mod jwt;

@@ -34,6 +34,7 @@ use crate::config::JwtAuthProviderBuilder;
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
 use crate::exchange::{Exchange, Received};
+use crate::fork::Origin;
 use crate::jitter;
 use crate::jwt::jwt_times;
 use crate::policy::RETRY_BASE;
@@ -173,6 +174,9 @@ struct State {
     offset: f64,
     /// A fetch is in flight (its thread released the lock for the I/O).
     in_flight: bool,
+    /// The process whose thread runs the fetch in flight: in a forked child,
+    /// that thread does not exist, and the flight never ends.
+    flight_origin: Origin,
     /// Completed fetches; waiters watch it change.
     generation: u64,
     /// How the last completed fetch ended.
@@ -236,6 +240,7 @@ impl Shared {
                 current: None,
                 offset: 0.0,
                 in_flight: false,
+                flight_origin: Origin::here(),
                 generation: 0,
                 outcome: Ok(()),
                 failures: 0,
@@ -392,7 +397,7 @@ impl Shared {
         if !self.wanted(&st, &want, now) {
             return self.settle(&mut st, now);
         }
-        if st.in_flight {
+        if st.in_flight && !st.flight_origin.forked() {
             return self.wait_for_flight(st);
         }
         if trigger == Trigger::OnDemand {
@@ -404,6 +409,7 @@ impl Shared {
             }
         }
         st.in_flight = true;
+        st.flight_origin = Origin::here();
         st.stats.fetches_started += 1;
         match trigger {
             Trigger::OnDemand => st.stats.on_demand += 1,
@@ -613,6 +619,16 @@ impl Shared {
 /// Build one with [`JwtAuthProvider::builder`] and share it through an
 /// [`Arc`]. Dropping the last handle (or calling [`shutdown`](Self::shutdown))
 /// stops the background thread; `get_token` keeps refreshing on demand.
+///
+/// # After `fork()`
+/// A forked child gets a copy of the provider but not its refresh thread
+/// (only the thread that called `fork` exists in the child), so there
+/// [`background_running`](Self::background_running) is `false` and
+/// `get_token` refreshes on demand only. The child never waits on an exchange
+/// that the parent had in flight, and opens its own connections instead of
+/// sharing the parent's pooled ones. As with any lock, fork only while no
+/// other thread is inside `get_token` (its lock is held for microseconds,
+/// never across I/O), or build a new provider in the child.
 pub struct JwtAuthProvider {
     shared: Arc<Shared>,
     refresher: Mutex<Option<Refresher>>,

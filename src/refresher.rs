@@ -8,6 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::error::Error;
+use crate::fork::Origin;
 use crate::provider::Shared;
 
 /// The thread's name, as shown by debuggers, `top -H` and `/proc/<pid>/task/*/comm`
@@ -28,6 +29,8 @@ pub(crate) struct Refresher {
     stop: Sender<()>,
     exited: Receiver<()>,
     handle: Option<JoinHandle<()>>,
+    /// The process the thread runs in; a forked child has no such thread.
+    origin: Origin,
 }
 
 impl Refresher {
@@ -49,16 +52,24 @@ impl Refresher {
             stop,
             exited,
             handle: Some(handle),
+            origin: Origin::here(),
         })
     }
 
     pub(crate) fn is_running(&self) -> bool {
-        self.handle.as_ref().is_some_and(|h| !h.is_finished())
+        // In a forked child the handle still looks unfinished: the thread's
+        // copy of its own reference was never dropped, because it never ran.
+        !self.origin.forked() && self.handle.as_ref().is_some_and(|h| !h.is_finished())
     }
 }
 
 impl Drop for Refresher {
     fn drop(&mut self) {
+        if self.origin.forked() {
+            // No thread to stop or wait for here; leave the parent's handle alone.
+            std::mem::forget(self.handle.take());
+            return;
+        }
         let _ = self.stop.try_send(());
         match self.exited.recv_timeout(STOP_GRACE) {
             Err(RecvTimeoutError::Disconnected) | Ok(()) => {
