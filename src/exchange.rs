@@ -248,6 +248,89 @@ mod tests {
         ));
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn b64url(data: &[u8]) -> String {
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut s = String::new();
+            for chunk in data.chunks(3) {
+                let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b))
+                    << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            s
+        }
+
+        /// Bodies a token endpoint might plausibly (or implausibly) send.
+        fn body() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..256),
+                ".{0,64}".prop_map(|d| serde_json::json!({ "detail": d }).to_string().into_bytes()),
+                ".{0,64}".prop_map(|j| serde_json::json!({ "jwt": j }).to_string().into_bytes()),
+                (any::<i64>(), prop::option::of(any::<i64>())).prop_map(|(exp, iat)| {
+                    let claims = serde_json::json!({ "exp": exp, "iat": iat });
+                    let jwt = format!(
+                        "eyJhbGciOiJub25lIn0.{}.c2ln",
+                        b64url(claims.to_string().as_bytes())
+                    );
+                    serde_json::json!({ "jwt": jwt }).to_string().into_bytes()
+                }),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+            #[test]
+            fn never_panics_and_never_quotes_the_credential(
+                status in prop_oneof![Just(200u16), Just(401), Just(500), 100u16..600],
+                body in body(),
+                key in "tml-[A-Za-z0-9]{16}",
+                echo in any::<bool>(),
+            ) {
+                let mut body = body;
+                if echo {
+                    // A server that echoes the credential in its detail.
+                    body = serde_json::json!({ "detail": format!("bad key {key}") })
+                        .to_string()
+                        .into_bytes();
+                }
+                match parse_response(status, &body, &key) {
+                    Ok((jwt, times)) => {
+                        prop_assert!((200..300).contains(&status));
+                        prop_assert_eq!(jwt_times(&jwt).ok(), Some(times));
+                    }
+                    Err(e) => {
+                        let text = format!("{e} {e:?}");
+                        prop_assert!(!text.contains(&key), "{}", text);
+                        prop_assert!(text.len() < 600, "unbounded error: {} bytes", text.len());
+                    }
+                }
+            }
+
+            #[test]
+            fn valid_responses_round_trip(
+                exp in 1u64..100_000_000_000,
+                lifetime in 1u64..100_000,
+                extra in ".{0,20}",
+            ) {
+                let iat = exp.saturating_sub(lifetime);
+                let claims = serde_json::json!({ "exp": exp, "iat": iat, "sub": extra });
+                let jwt = format!("eyJhbGciOiJub25lIn0.{}.c2ln", b64url(claims.to_string().as_bytes()));
+                let body = serde_json::json!({ "jwt": jwt, "other": extra }).to_string();
+                let (got, times) = parse_response(200, body.as_bytes(), KEY).unwrap();
+                prop_assert_eq!(&got, &jwt);
+                prop_assert_eq!(times.exp, std::time::UNIX_EPOCH + Duration::from_secs(exp));
+                prop_assert_eq!(times.iat, Some(std::time::UNIX_EPOCH + Duration::from_secs(iat)));
+            }
+        }
+    }
+
     #[test]
     fn scrubs_an_echoed_credential_and_bounds_detail() {
         let e = err(401, &format!(r#"{{"detail":"bad key {KEY}"}}"#));
