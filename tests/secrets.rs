@@ -6,7 +6,7 @@
 mod common;
 
 use std::error::Error as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -177,8 +177,14 @@ fn no_api_key_and_no_jwt_in_any_log_line_or_error() {
     let lines = capture.0.lock().unwrap();
     let ours = lines.iter().filter(|l| l.target.starts_with("tinker_auth"));
     let warnings = ours.clone().filter(|l| l.level <= Level::Warn).count();
-    assert!(ours.count() >= 5, "the capture saw too little of the provider's logging");
-    assert!(warnings >= 3, "expected failed-refresh warnings: {warnings}");
+    assert!(
+        ours.count() >= 5,
+        "the capture saw too little of the provider's logging"
+    );
+    assert!(
+        warnings >= 3,
+        "expected failed-refresh warnings: {warnings}"
+    );
     assert!(ev.secrets.len() > 10 && ev.texts.len() > 50);
 
     // The detector itself: a planted secret is found.
@@ -194,7 +200,11 @@ fn no_api_key_and_no_jwt_in_any_log_line_or_error() {
             wire_lines += usize::from(leaked);
             continue;
         }
-        assert!(!leaked, "secret in a log line ({} {}): {}", l.level, l.target, l.text);
+        assert!(
+            !leaked,
+            "secret in a log line ({} {}): {}",
+            l.level, l.target, l.text
+        );
     }
     for text in &ev.texts {
         assert!(!text.contains("eyJ"), "JWT in: {text}");
@@ -206,7 +216,10 @@ fn no_api_key_and_no_jwt_in_any_log_line_or_error() {
         "secrets: {} log lines ({} from tinker_auth), {} error/debug texts, {} secrets checked; \
          {wire_lines} dependency TRACE lines carry wire data",
         lines.len(),
-        lines.iter().filter(|l| l.target.starts_with("tinker_auth")).count(),
+        lines
+            .iter()
+            .filter(|l| l.target.starts_with("tinker_auth"))
+            .count(),
         ev.texts.len(),
         ev.secrets.len(),
     );
