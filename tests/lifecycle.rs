@@ -39,7 +39,11 @@ fn drop_while_the_background_exchange_hangs_returns_promptly() {
     // The exchange is abandoned, not resumed: no further attempts.
     let exchanges = s.exchanges();
     thread::sleep(Duration::from_millis(1500));
-    assert_eq!(s.exchanges(), exchanges, "a dropped provider kept exchanging");
+    assert_eq!(
+        s.exchanges(),
+        exchanges,
+        "a dropped provider kept exchanging"
+    );
 }
 
 #[test]
@@ -47,7 +51,11 @@ fn shutdown_while_the_background_exchange_hangs_returns_promptly() {
     let (s, p) = hanging_background_exchange();
     let start = Instant::now();
     p.shutdown();
-    assert!(start.elapsed() < PROMPT, "shutdown took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < PROMPT,
+        "shutdown took {:?}",
+        start.elapsed()
+    );
     assert!(!p.background_running());
     // get_token still works once the endpoint does.
     s.set_mode(Mode::Healthy);
@@ -56,7 +64,10 @@ fn shutdown_while_the_background_exchange_hangs_returns_promptly() {
         if p.get_token().is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "no token after the endpoint recovered");
+        assert!(
+            Instant::now() < deadline,
+            "no token after the endpoint recovered"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }

@@ -37,6 +37,9 @@ fn a_thousand_build_drop_cycles_leave_the_thread_count_unchanged() {
         thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(thread_count(), before, "threads left behind (peak {peak})");
-    assert!(peak <= before + 1, "refresh threads piled up: peak {peak}, start {before}");
+    assert!(
+        peak <= before + 1,
+        "refresh threads piled up: peak {peak}, start {before}"
+    );
     assert_eq!(s.exchanges(), 0);
 }
