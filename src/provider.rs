@@ -66,10 +66,12 @@ thread_local! {
 struct Slot {
     id: u64,
     version: u64,
+    /// The wall-clock deadline of the fast path (`schedule.refresh_at`).
+    refresh_at: SystemTime,
+    /// The same deadline on the monotonic clock, so that a wall clock stepped
+    /// back cannot extend it (see [`age_floor`]).
+    refresh_at_mono: Instant,
     token: Token,
-    schedule: Schedule,
-    /// As in [`Current`]: the token is judged at [`age_floor`]`(now, ...)`.
-    received_mono: Instant,
 }
 
 /// `wall`, but never less than the receipt time plus the monotonic time
@@ -102,13 +104,9 @@ impl ThreadCache {
         self.slots
             .iter()
             .find(|s| s.id == id)
+            // `!needs_refresh(age_floor(now, ..))`, in two comparisons.
             .filter(|s| {
-                s.version == version
-                    && !s.schedule.needs_refresh(age_floor(
-                        now,
-                        s.schedule.received,
-                        s.received_mono,
-                    ))
+                s.version == version && now < s.refresh_at && Instant::now() < s.refresh_at_mono
             })
             .map(|s| s.token.clone())
     }
@@ -307,8 +305,11 @@ impl Shared {
         if let Some(c) = &st.current {
             if !c.schedule.needs_refresh(c.now(now)) {
                 let token = c.token.clone();
-                let schedule = c.schedule;
-                let received_mono = c.received_mono;
+                let refresh_at = c.schedule.refresh_at;
+                let refresh_at_mono = c.received_mono
+                    + refresh_at
+                        .duration_since(c.schedule.received)
+                        .unwrap_or_default();
                 let version = self.version.load(Ordering::Relaxed);
                 drop(st);
                 let slot = Slot {
@@ -317,8 +318,8 @@ impl Shared {
                     // Its own allocation, so that clones on this thread touch
                     // a reference count no other thread does.
                     token: token.detached(),
-                    schedule,
-                    received_mono,
+                    refresh_at,
+                    refresh_at_mono,
                 };
                 let _ = CACHE.try_with(|c| c.borrow_mut().put(slot));
                 return Ok(token);
