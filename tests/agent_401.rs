@@ -19,18 +19,6 @@ fn jwt(lifetime: f64) -> String {
 const KEY: &str = "tml-agent-401-key";
 const PATH: &str = "/api/v1/thing";
 
-/// A provider holding `seed`, refreshing at `server`'s token endpoint only on demand.
-fn provider(server: &Server, seed: &str) -> Arc<JwtAuthProvider> {
-    Arc::new(
-        JwtAuthProvider::builder(server.url())
-            .api_key(KEY)
-            .seed_token(seed)
-            .background_refresh(false)
-            .build()
-            .unwrap(),
-    )
-}
-
 fn exchange_returning(server: &mut Server, jwt: &str) -> mockito::Mock {
     server
         .mock("POST", "/api/v1/auth/token")
@@ -64,7 +52,7 @@ fn a_401_then_200_costs_one_exchange_and_succeeds() {
         .expect(1)
         .create();
 
-    let provider = provider(&server, &old);
+    let provider = common::seeded_provider(&server.url(), KEY, &old);
     let api = AuthenticatedAgent::new(server.url(), provider.clone()).unwrap();
     assert_eq!(api.get(PATH).unwrap(), json!({ "ok": true }));
 
@@ -89,7 +77,7 @@ fn a_second_401_is_an_authentication_error_naming_the_endpoint() {
         .create();
     let rejected = rejecting(&mut server, Matcher::Any).expect(2).create();
 
-    let provider = provider(&server, &old);
+    let provider = common::seeded_provider(&server.url(), KEY, &old);
     let api = AuthenticatedAgent::new(server.url(), provider.clone()).unwrap();
     let err = api.get(&format!("{PATH}?cursor=abc")).unwrap_err();
 
@@ -154,7 +142,7 @@ fn two_hundred_threads_rejected_with_one_token_cost_one_exchange() {
         .expect(THREADS)
         .create();
 
-    let jwt_provider = provider(&server, &old);
+    let jwt_provider = common::seeded_provider(&server.url(), KEY, &old);
     let gate = Arc::new(AllHoldTheSameToken {
         inner: jwt_provider.clone(),
         barrier: Barrier::new(THREADS),

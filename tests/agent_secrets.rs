@@ -15,7 +15,6 @@ use mockito::{Matcher, Server};
 use serde_json::json;
 use tinker_auth::{
     ApiKeyAuthProvider, AuthMiddleware, AuthTokenProvider, AuthenticatedAgent, Error,
-    JwtAuthProvider,
 };
 
 const KEY: &str = "tml-very-secret-agent-key";
@@ -57,17 +56,6 @@ fn texts(e: &Error) -> Vec<String> {
         source = s.source();
     }
     out
-}
-
-fn jwt_provider(server: &Server, seed: &str) -> Arc<JwtAuthProvider> {
-    Arc::new(
-        JwtAuthProvider::builder(server.url())
-            .api_key(KEY)
-            .seed_token(seed)
-            .background_refresh(false)
-            .build()
-            .unwrap(),
-    )
 }
 
 #[test]
@@ -122,7 +110,7 @@ fn no_secret_in_errors_or_logs() {
     // Retries that run out.
     server.mock("GET", "/api/v1/down").with_status(502).create();
 
-    let provider = jwt_provider(&server, &old);
+    let provider = common::seeded_provider(&server.url(), KEY, &old);
     let api = AuthenticatedAgent::builder(server.url(), provider.clone())
         .initial_backoff(Duration::from_millis(5))
         .max_attempts(3)
@@ -162,7 +150,7 @@ fn no_secret_in_errors_or_logs() {
         .with_status(401)
         .with_body(r#"{"detail":"Invalid JWT"}"#)
         .create();
-    let provider = jwt_provider(&failing, &other);
+    let provider = common::seeded_provider(&failing.url(), KEY, &other);
     let api = AuthenticatedAgent::new(failing.url(), provider.clone()).unwrap();
     errors.push(api.get("/api/v1/y").unwrap_err());
 
@@ -172,7 +160,7 @@ fn no_secret_in_errors_or_logs() {
         .with_status(401)
         .with_body(r#"{"detail":"Invalid JWT"}"#)
         .create();
-    let provider = jwt_provider(&server, &old);
+    let provider = common::seeded_provider(&server.url(), KEY, &old);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .middleware(AuthMiddleware::new(provider as Arc<dyn AuthTokenProvider>))
         .build()

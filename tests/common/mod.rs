@@ -178,6 +178,19 @@ impl TokenServer {
     }
 }
 
+/// A provider at `base_url` with `key`, holding `seed`, refreshing only on
+/// demand (no background thread to race the test).
+pub fn seeded_provider(base_url: &str, key: &str, seed: &str) -> Arc<JwtAuthProvider> {
+    Arc::new(
+        JwtAuthProvider::builder(base_url)
+            .api_key(key)
+            .seed_token(seed)
+            .background_refresh(false)
+            .build()
+            .unwrap(),
+    )
+}
+
 /// The system clock shifted by a fixed number of seconds (the local machine
 /// running ahead of the server when positive).
 #[derive(Debug)]
