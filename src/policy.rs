@@ -7,11 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use crate::jwt::JwtTimes;
 
-/// How far back the wall clock may step before a cached token's schedule is
-/// no longer trusted (NTP slews by far less; a larger step means the clock
-/// was set, and the token's runway can no longer be read off it).
-pub(crate) const CLOCK_STEP_TOLERANCE: Duration = Duration::from_secs(2);
-
 /// How far off the server's clock may be from an estimate made with a
 /// whole-second `Date` header (or `iat`), before the round trip is counted.
 pub(crate) const CLOCK_RESOLUTION: Duration = Duration::from_millis(500);
@@ -122,6 +117,22 @@ pub(crate) fn estimate_offset(previous: f64, s: &ClockSample, iat_is_fresh: bool
     }
 }
 
+/// The local time to judge a token by: the wall clock, but never earlier than
+/// its receipt plus the monotonic time elapsed since.
+///
+/// A wall clock stepped back (by any amount) would otherwise make the token
+/// look younger and have it served past its expiry; a wall clock moved
+/// forward (a suspend, which the monotonic clock does not count, or a step)
+/// ages the token with it, which at worst refreshes it early.
+#[inline]
+pub(crate) fn age_floor(
+    wall: SystemTime,
+    received: SystemTime,
+    since_receipt: Duration,
+) -> SystemTime {
+    wall.max(received + since_receipt)
+}
+
 /// A token's deadlines on the *local* wall clock, computed once at receipt so
 /// that the fast path is two comparisons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,38 +195,25 @@ impl Schedule {
         }
     }
 
-    /// Whether the wall clock stepped back past the receipt time, so that the
-    /// token's runway cannot be read off it any more.
-    #[inline]
-    fn clock_stepped_back(&self, now: SystemTime) -> bool {
-        now + CLOCK_STEP_TOLERANCE < self.received
-    }
-
-    /// The fast-path rule: the token is at or inside its on-demand window, or
-    /// the clock stepped back (so its runway is unknown).
+    /// The fast-path rule: the token is at or inside its on-demand window.
+    /// `now` is the time from [`age_floor`].
     #[inline]
     pub(crate) fn needs_refresh(&self, now: SystemTime) -> bool {
-        now >= self.refresh_at || self.clock_stepped_back(now)
+        now >= self.refresh_at
     }
 
     /// Whether the server surely still accepts the token now.
     pub(crate) fn usable(&self, now: SystemTime) -> bool {
-        now < self.usable_until && !self.clock_stepped_back(now)
+        now < self.usable_until
     }
 
     /// How long the token has left before the server rejects it.
     pub(crate) fn runway(&self, now: SystemTime) -> Duration {
-        if self.clock_stepped_back(now) {
-            return Duration::ZERO;
-        }
         self.expires.duration_since(now).unwrap_or_default()
     }
 
     /// How long the background thread should sleep before refreshing.
     pub(crate) fn refresh_delay(&self, now: SystemTime) -> Duration {
-        if self.clock_stepped_back(now) {
-            return Duration::ZERO;
-        }
         self.background_at.duration_since(now).unwrap_or_default()
     }
 }
@@ -314,12 +312,26 @@ mod tests {
     }
 
     #[test]
-    fn a_clock_stepped_back_makes_the_token_due_and_unusable() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(100.0), &timing(), 0.0);
-        assert!(!sched.needs_refresh(at(99.0)), "small slews are tolerated");
-        assert!(sched.needs_refresh(at(50.0)));
-        assert!(!sched.usable(at(50.0)));
-        assert_eq!(sched.refresh_delay(at(50.0)), Duration::ZERO);
+    fn a_wall_clock_stepped_back_cannot_make_a_token_younger() {
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        // 850 s have passed (monotonic), but the wall clock was set back 100 s.
+        let now = age_floor(at(750.0), sched.received, s(850));
+        assert_eq!(now, at(850.0));
+        assert!(sched.needs_refresh(now));
+        // Stepped back past the receipt itself: still judged by the monotonic age.
+        let now = age_floor(at(-500.0), sched.received, s(900));
+        assert!(!sched.usable(now));
+    }
+
+    #[test]
+    fn a_wall_clock_moved_forward_ages_the_token_with_it() {
+        // A suspend (the monotonic clock stood still) or a forward step.
+        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let now = age_floor(at(2000.0), sched.received, s(10));
+        assert_eq!(now, at(2000.0));
+        assert!(sched.needs_refresh(now) && !sched.usable(now));
+        // No step at all: the wall clock is taken as it is.
+        assert_eq!(age_floor(at(10.0), sched.received, s(10)), at(10.0));
     }
 
     #[test]

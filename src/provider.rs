@@ -37,9 +37,9 @@ use crate::exchange::{Exchange, Received};
 use crate::fork::Origin;
 use crate::jitter;
 use crate::jwt::jwt_times;
-use crate::policy::RETRY_BASE;
 use crate::policy::{
-    backoff, estimate_offset, Schedule, Timing, CLOCK_RESOLUTION, COOLDOWN_BASE, COOLDOWN_CAP,
+    age_floor, backoff, estimate_offset, Schedule, Timing, CLOCK_RESOLUTION, COOLDOWN_BASE,
+    COOLDOWN_CAP, RETRY_BASE,
 };
 use crate::refresher::Refresher;
 use crate::token::Token;
@@ -72,14 +72,6 @@ struct Slot {
     /// back cannot extend it (see [`age_floor`]).
     refresh_at_mono: Instant,
     token: Token,
-}
-
-/// `wall`, but never less than the receipt time plus the monotonic time
-/// elapsed since: a wall clock stepped back by less than a token's age is
-/// invisible to its schedule alone, and would have it served past its expiry.
-#[inline]
-fn age_floor(wall: SystemTime, received: SystemTime, received_mono: Instant) -> SystemTime {
-    wall.max(received + received_mono.elapsed())
 }
 
 /// A thread's copies of the current tokens of the providers it uses (at most
@@ -162,7 +154,7 @@ struct Current {
 impl Current {
     /// The wall-clock time to judge this token by (see [`age_floor`]).
     fn now(&self, wall: SystemTime) -> SystemTime {
-        age_floor(wall, self.schedule.received, self.received_mono)
+        age_floor(wall, self.schedule.received, self.received_mono.elapsed())
     }
 }
 
