@@ -264,20 +264,15 @@ impl Shared {
                     jitter::unit(),
                 );
                 let token = Token::from_parts(jwt, times);
-                st.current = Some(Current {
-                    token,
-                    schedule,
-                    received_mono: Instant::now(),
-                });
-                self.version.fetch_add(1, Ordering::Release);
+                self.set_current(&mut st, token, schedule, Instant::now());
             }
             Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
         }
     }
 
-    /// The fast path: a clock read, an atomic load, a comparison and a clone
-    /// of this thread's copy of the token; the lock when that copy is missing,
-    /// outdated or due.
+    /// The fast path: the wall clock, an atomic load, the monotonic clock and
+    /// a clone of this thread's copy of the token; the lock when that copy is
+    /// missing, outdated or due.
     #[inline]
     pub(crate) fn get(&self) -> Result<Token, Error> {
         let now = self.clock.now();
@@ -323,12 +318,32 @@ impl Shared {
     /// Marks `rejected` unusable if it is still the current token.
     pub(crate) fn invalidate(&self, rejected: &Token) {
         let mut st = self.state.lock();
-        if let Some(c) = st.current.as_mut() {
-            if c.token.same_as(rejected) {
-                c.schedule = Schedule::dead(c.schedule.received);
-                self.version.fetch_add(1, Ordering::Release);
-            }
-        }
+        let Some(c) = st.current.as_ref().filter(|c| c.token.same_as(rejected)) else {
+            return;
+        };
+        let (token, schedule, received_mono) = (
+            c.token.clone(),
+            Schedule::dead(c.schedule.received),
+            c.received_mono,
+        );
+        self.set_current(&mut st, token, schedule, received_mono);
+    }
+
+    /// The one place the current token or its schedule changes: every change
+    /// bumps `version`, which retires the per-thread copies of the old state.
+    fn set_current(
+        &self,
+        st: &mut State,
+        token: Token,
+        schedule: Schedule,
+        received_mono: Instant,
+    ) {
+        st.current = Some(Current {
+            token,
+            schedule,
+            received_mono,
+        });
+        self.version.fetch_add(1, Ordering::Release);
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -483,12 +498,7 @@ impl Shared {
                 );
                 if !keep_held {
                     let token = Token::from_parts(r.jwt, r.times);
-                    st.current = Some(Current {
-                        token,
-                        schedule,
-                        received_mono,
-                    });
-                    self.version.fetch_add(1, Ordering::Release);
+                    self.set_current(st, token, schedule, received_mono);
                 }
                 st.outcome = Ok(());
                 if fresher && !schedule.needs_refresh(now) {
