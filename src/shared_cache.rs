@@ -32,7 +32,9 @@
 //! - `<32 hex>.lock`: an empty file whose `flock` serializes the exchanges of
 //!   one entry. The kernel releases it when its holder exits, however it dies.
 //!   Lock files are never deleted (deleting one would let two processes hold
-//!   "the" lock on two different inodes).
+//!   "the" lock on two different inodes). A `fork` while the lock is held
+//!   shares it with the child until the child exits or `exec`s (std opens
+//!   files close-on-exec); the lock is held only around an exchange.
 //!
 //! # Ownership without `unsafe`
 //!
@@ -500,6 +502,11 @@ fn read_private(path: &Path, uid: u32) -> Result<Option<String>, String> {
 
 /// The directory's HMAC key: read if valid, else created (or replaced, when
 /// corrupt or foreign) from `/dev/urandom`.
+///
+/// Creation is race-free (`hard_link` of a complete file: the first wins, the
+/// others read its key). Replacing a bad key is not: two processes repairing
+/// it at once may each keep their own key until they reopen, which only
+/// costs them sharing (each still has a correct private entry).
 fn load_or_create_key(dir: &Path, uid: u32) -> Result<[u8; KEY_LEN], Error> {
     let path = dir.join(KEY_FILE);
     let valid = |path: &Path| -> Result<Option<[u8; KEY_LEN]>, String> {
@@ -705,10 +712,12 @@ mod tests {
         guard.write(t, 0.5).unwrap();
     }
 
-    /// Whether this process may give files away (root): the foreign-owner
-    /// cases need it.
+    /// Gives `path` to another user, if this process may (root): the
+    /// foreign-owner cases need it.
     fn can_chown(path: &Path) -> bool {
-        let ok = std::os::unix::fs::chown(path, Some(65534), None).is_ok();
+        let mine = fs::symlink_metadata(path).unwrap().uid();
+        let other = if mine == 65534 { 65533 } else { 65534 };
+        let ok = std::os::unix::fs::chown(path, Some(other), None).is_ok();
         if !ok {
             eprintln!("skipping a foreign-owner case: chown needs root");
         }
