@@ -609,7 +609,7 @@ impl Shared {
     fn protected(&self, req: &Request) -> Response {
         let n = self.counters.protected_total.fetch_add(1, Ordering::SeqCst) + 1;
         let every = self.fail_every.load(Ordering::SeqCst);
-        if every > 0 && n % every == 0 {
+        if every > 0 && n.is_multiple_of(every) {
             return Response::detail(503, "service unavailable").header("Retry-After", "0");
         }
         let claims = req
