@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod probe;
 pub mod stand_in;
+pub mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
