@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: JWT minting, a mockito token
 //! endpoint that counts its hits, a gate to hold a response, clocks.
 #![allow(dead_code)]
+pub mod connect_proxy;
 pub mod probe;
 pub mod stand_in;
 pub mod tls;
