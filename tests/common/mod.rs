@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 pub mod connect_proxy;
 pub mod probe;
+pub mod stack;
 pub mod stand_in;
 pub mod tls;
 
