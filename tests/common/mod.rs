@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests: JWT minting, a mockito token
 //! endpoint that counts its hits, a gate to hold a response, clocks.
 #![allow(dead_code)]
+pub mod connect_proxy;
 pub mod probe;
+pub mod stack;
 pub mod stand_in;
+pub mod tls;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
