@@ -1,7 +1,7 @@
 //! A credential printed by a shell command, run on every call.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -19,8 +19,11 @@ const MAX_STDERR_EXCERPT: usize = 512;
 /// Runs `sh -c <command>` on every call; its trimmed stdout is the credential.
 ///
 /// Suits credential helpers that mint or unlock a key (a vault, a cloud
-/// secret manager, `pass`). The command's stdin is closed; a command that runs
-/// past its timeout is killed.
+/// secret manager, `pass`). The command's stdin is closed. It runs in a
+/// process group of its own, which is killed (`SIGKILL`) when the call returns,
+/// whether the command timed out or exited: nothing it started outlives the
+/// call. A helper that must stay (an agent) has to leave the group
+/// (`setsid`), as daemons do.
 ///
 /// ```
 /// use tinker_auth::{AuthTokenProvider, CredentialCmdAuthProvider};
@@ -58,16 +61,20 @@ impl CredentialCmdAuthProvider {
     }
 
     fn run(&self) -> Result<String, Error> {
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(&*self.command)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::CommandSpawn {
-                source: Arc::new(e),
-            })?;
+            .stderr(Stdio::piped());
+        // Its own process group, so that everything it starts can be killed
+        // with it (`sh` alone would leave its children holding our pipes).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command.spawn().map_err(|e| Error::CommandSpawn {
+            source: Arc::new(e),
+        })?;
         // Drain both pipes on their own threads so a chatty command cannot
         // block on a full pipe while we wait for it to exit.
         let stdout = drain(child.stdout.take(), MAX_STDOUT);
@@ -78,7 +85,7 @@ impl CredentialCmdAuthProvider {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if started.elapsed() >= self.timeout => {
-                    let _ = child.kill();
+                    kill_all(&mut child);
                     let _ = child.wait();
                     return Err(Error::CommandTimedOut {
                         after: self.timeout,
@@ -89,13 +96,19 @@ impl CredentialCmdAuthProvider {
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
                 Err(e) => {
+                    kill_all(&mut child);
+                    let _ = child.wait();
                     return Err(Error::CommandSpawn {
                         source: Arc::new(e),
-                    })
+                    });
                 }
             }
         };
-        // A grandchild may still hold the pipes open; do not wait on it long.
+        // What the command left running in its group (a background job)
+        // would outlive the call and hold our pipes open: it goes too.
+        kill_all(&mut child);
+        // Only a process that left the group (`setsid`) can still hold the
+        // pipes now; do not wait on it long.
         let collect = |rx: mpsc::Receiver<Vec<u8>>| {
             rx.recv_timeout(Duration::from_millis(500))
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
@@ -113,6 +126,24 @@ impl CredentialCmdAuthProvider {
         }
         Ok(out)
     }
+}
+
+/// Kills the command's whole process group with `SIGKILL` (the group's id is
+/// `sh`'s pid, as it was started with `process_group(0)`). Errors are
+/// ignored: an empty group (`ESRCH`) is the usual case after a clean exit.
+///
+/// `rustix` makes the `kill(-pgid, SIGKILL)` call without `unsafe` on our
+/// side, and without starting yet another process (`kill(1)`) at the moment
+/// processes may be what is running out.
+#[cfg(unix)]
+fn kill_all(child: &mut Child) {
+    let group = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+}
+
+#[cfg(not(unix))]
+fn kill_all(child: &mut Child) {
+    let _ = child.kill();
 }
 
 /// Reads a pipe to its end on a helper thread, keeping the first `keep` bytes.
