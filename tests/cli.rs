@@ -352,3 +352,30 @@ fn inspect_reads_the_argument_or_stdin() {
         "not-a-jwt",
     );
 }
+
+#[test]
+fn a_failing_credential_commands_stderr_is_passed_through_not_quoted() {
+    let home = Home::new();
+    let secret = "tml-traced-by-set-x-0451";
+    let cmd = format!("set -x; KEY={secret}; exit 7");
+    let out = home.run(
+        &[
+            "token",
+            "--base-url",
+            "http://127.0.0.1:1",
+            "--credential-cmd",
+            &cmd,
+        ],
+        &[],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "tinker-auth: credential command: exited with status 7"
+    );
+    // The command's own stderr reached ours, as git passes a helper's through.
+    assert!(stderr.lines().count() > 1, "{stderr}");
+}
