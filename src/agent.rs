@@ -19,6 +19,7 @@ use crate::credential::AuthTokenProvider;
 use crate::error::Error;
 use crate::exchange::detail_of;
 use crate::jitter;
+use crate::redact::redact_url;
 use crate::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
 use crate::token::Token;
 
@@ -165,7 +166,7 @@ impl AuthenticatedAgentBuilder {
 impl fmt::Debug for AuthenticatedAgentBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthenticatedAgentBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_url(&self.base_url))
             .field("header_name", &self.header_name)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
@@ -638,7 +639,7 @@ impl AuthenticatedAgent {
 impl fmt::Debug for AuthenticatedAgent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthenticatedAgent")
-            .field("base_url", &self.inner.base)
+            .field("base_url", &redact_url(&self.inner.base))
             .field("header_name", &self.inner.header)
             .field("policy", &self.inner.policy)
             .field("timeout", &self.inner.timeout)

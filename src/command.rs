@@ -34,7 +34,7 @@ const MAX_STDOUT: usize = 64 * 1024;
 /// assert_eq!(p.get_token().unwrap().unwrap().as_str(), "tml-from-cmd");
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CredentialCmdAuthProvider {
     command: Arc<str>,
     timeout: Duration,
@@ -167,6 +167,16 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>, keep: usize) -> mpsc::Receiv
         let _ = tx.send(Vec::new());
     }
     rx
+}
+
+/// The command is not shown: it may hold a secret (`printf tml-...`).
+impl std::fmt::Debug for CredentialCmdAuthProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialCmdAuthProvider")
+            .field("command", &"<redacted>")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl AuthTokenProvider for CredentialCmdAuthProvider {
