@@ -231,6 +231,15 @@ pub(crate) fn token_url(
     Ok(format!("{}{sep}{path}", base.trim().trim_end_matches('/')))
 }
 
+/// Whether requests to `url` must not go through a proxy: plain `http://` to
+/// loopback, which a proxy (`ALL_PROXY`, `HTTP_PROXY`, read by `ureq`) would
+/// otherwise see in clear, credential and token included.
+pub(crate) fn bypasses_proxy(url: &str) -> bool {
+    url.trim()
+        .parse::<ureq::http::Uri>()
+        .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some_and(is_loopback))
+}
+
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")

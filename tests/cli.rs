@@ -379,3 +379,28 @@ fn a_failing_credential_commands_stderr_is_passed_through_not_quoted() {
     // The command's own stderr reached ours, as git passes a helper's through.
     assert!(stderr.lines().count() > 1, "{stderr}");
 }
+
+#[test]
+fn a_plain_http_loopback_exchange_ignores_the_proxy_variables() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    proxy.set_nonblocking(true).expect("non-blocking");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let url = server.url();
+    let key = server.api_key();
+    let out = home.run(
+        &["token", "--no-cache", "--timeout", "3", "--base-url", &url],
+        &[
+            ("TINKER_API_KEY", &key),
+            ("ALL_PROXY", &proxy_url),
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("NO_PROXY", ""),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    // Nobody connected to the proxy (a connection would wait in its backlog).
+    assert!(proxy.accept().is_err(), "the CLI connected to the proxy");
+}
