@@ -196,7 +196,7 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
 }
 
 #[test]
-fn a_credential_command_works_and_has_its_own_cache_entry() {
+fn a_credential_commands_cache_entry_follows_the_credential_it_prints() {
     let server = server_with_lifetime(120);
     let home = Home::new();
     let url = server.url();
@@ -208,9 +208,10 @@ fn a_credential_command_works_and_has_its_own_cache_entry() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(verify_hs256(text(&out.stdout).trim(), &server.secret()).is_some());
+    // The same credential given as a key is the same entry.
     home.token(&server, &[]);
-    assert_eq!(home.cache_files().len(), 2);
-    assert_eq!(server.exchanges(), 2);
+    assert_eq!(home.cache_files().len(), 1);
+    assert_eq!(server.exchanges(), 1);
     // TINKER_BASE_URL works as well as the flag, and hits the same entry.
     let out = home.run(
         &["token"],
@@ -218,7 +219,31 @@ fn a_credential_command_works_and_has_its_own_cache_entry() {
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(server.exchanges(), 2);
+    assert_eq!(server.exchanges(), 1);
+}
+
+#[test]
+fn a_rotated_credential_behind_the_same_command_never_gets_the_old_jwt() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let url = server.url();
+    let args = ["token", "--base-url", url.as_str()];
+    let cmd = ("TINKER_CREDENTIAL_CMD", "printenv ROTATING_KEY");
+    let key = server.api_key();
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", &key)], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(server.exchanges(), 1);
+    // The key behind the command changes (another account, or a revoked
+    // key): the cached JWT belongs to the old one and must not be served.
+    let rotated = "tml-rotated-to-another-account";
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", rotated)], None);
+    assert_eq!(
+        server.exchanges(),
+        2,
+        "served from the cache of the old credential"
+    );
+    let e = assert_fails(&out, 3, rotated);
+    assert!(e.contains("credential rejected (401)"), "{e}");
 }
 
 /// Asserts the exit code and a single stderr line free of `secret`.

@@ -28,7 +28,9 @@ A JWT is cached and reused while it has at least --min-runway seconds left.
 The cache lives in $XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/),
 one file per base URL and credential, mode 0600, written atomically. It holds
 the JWT and a fingerprint of the credential (a truncated SHA-256), never the
-credential itself.
+credential itself. A credential command is run on every call, cache hit or
+not: the entry is that of the credential it prints, so a rotated key never
+gets the old key's JWT.
 
 Options:
   --base-url URL          the Tinker API (overrides TINKER_BASE_URL)
