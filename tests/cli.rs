@@ -429,3 +429,32 @@ fn a_plain_http_loopback_exchange_ignores_the_proxy_variables() {
     // Nobody connected to the proxy (a connection would wait in its backlog).
     assert!(proxy.accept().is_err(), "the CLI connected to the proxy");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let home = Home::new();
+    for args in [
+        vec![OsString::from_vec(b"tok\xffen".to_vec())],
+        vec![
+            OsString::from("token"),
+            OsString::from("--base-url"),
+            OsString::from_vec(b"http://127.0.0.1:1/\xfe".to_vec()),
+        ],
+        vec![OsString::from("inspect"), OsString::from_vec(vec![0x80])],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    }
+}

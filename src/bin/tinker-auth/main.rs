@@ -71,7 +71,8 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // As `OsString`s: `std::env::args` panics on an argument that is not UTF-8.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let outcome = args::parse(&argv)
         .map_err(Failure::from)
         .and_then(|command| match command {
