@@ -14,11 +14,12 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use ureq::http::{self, HeaderName, HeaderValue, Method, Response};
 use ureq::{AsSendBody, Body};
 
-use crate::config::token_url;
+use crate::config::{bypasses_proxy, token_url};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
 use crate::exchange::detail_of;
 use crate::jitter;
+use crate::redact::redact_url;
 use crate::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
 use crate::token::Token;
 
@@ -52,7 +53,9 @@ impl AuthenticatedAgentBuilder {
     /// proxy and middleware). Each request still overrides two settings: HTTP
     /// error statuses are returned as responses (the agent classifies them
     /// itself) and the global timeout is the smaller of the agent's and what
-    /// this builder's [`timeout`](Self::timeout) and the deadline leave.
+    /// this builder's [`timeout`](Self::timeout) and the deadline leave. A
+    /// plain `http://` loopback base URL also bypasses the agent's proxy: the
+    /// proxy would see the token in clear.
     ///
     /// Beware of an agent that follows redirects: it would send the token to
     /// wherever the server redirects. Defaults to a private agent that follows
@@ -137,8 +140,16 @@ impl AuthenticatedAgentBuilder {
         // attempt with the full timeout skips the per-request configuration
         // (a copy of the whole config); a caller's agent is adjusted per request.
         let own_agent = self.agent.is_none();
+        // Plain http to loopback never goes through a proxy, a caller's agent's
+        // included (set per request in `dispatch`).
+        let direct = bypasses_proxy(&self.base_url);
         let agent = self.agent.unwrap_or_else(|| {
             ureq::Agent::config_builder()
+                .proxy(if direct {
+                    None
+                } else {
+                    ureq::Proxy::try_from_env()
+                })
                 .http_status_as_error(false)
                 .timeout_global(Some(self.timeout))
                 // Never follow a redirect with the token attached.
@@ -153,6 +164,7 @@ impl AuthenticatedAgentBuilder {
                 provider: self.provider,
                 agent,
                 own_agent,
+                direct,
                 header: self.header_name,
                 policy: self.policy,
                 timeout: self.timeout,
@@ -165,7 +177,7 @@ impl AuthenticatedAgentBuilder {
 impl fmt::Debug for AuthenticatedAgentBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthenticatedAgentBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_url(&self.base_url))
             .field("header_name", &self.header_name)
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
@@ -255,6 +267,8 @@ struct Inner {
     agent: ureq::Agent,
     /// `agent` was built here: statuses are not errors, the timeout is `timeout`.
     own_agent: bool,
+    /// Requests must bypass any proxy (see `bypasses_proxy`).
+    direct: bool,
     header: HeaderName,
     policy: RetryPolicy,
     timeout: Duration,
@@ -626,19 +640,21 @@ impl AuthenticatedAgent {
         if self.inner.own_agent && timeout == self.inner.timeout {
             return agent.run(req);
         }
-        let req = agent
+        let mut config = agent
             .configure_request(req)
             .http_status_as_error(false)
-            .timeout_global(Some(timeout))
-            .build();
-        agent.run(req)
+            .timeout_global(Some(timeout));
+        if self.inner.direct {
+            config = config.proxy(None);
+        }
+        agent.run(config.build())
     }
 }
 
 impl fmt::Debug for AuthenticatedAgent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthenticatedAgent")
-            .field("base_url", &self.inner.base)
+            .field("base_url", &redact_url(&self.inner.base))
             .field("header_name", &self.inner.header)
             .field("policy", &self.inner.policy)
             .field("timeout", &self.inner.timeout)

@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::exchange::Exchange;
 use crate::policy::Timing;
 use crate::provider::{JwtAuthProvider, Shared};
+use crate::redact::redact_url;
 use crate::refresher::Refresher;
 
 /// The token endpoint's path on the Tinker API.
@@ -189,11 +190,11 @@ impl JwtAuthProviderBuilder {
 impl fmt::Debug for JwtAuthProviderBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthProviderBuilder")
-            .field("base_url", &self.base_url)
+            .field("base_url", &redact_url(&self.base_url))
             .field("seed_token", &self.seed.as_ref().map(|_| "<redacted>"))
             .field("timing", &self.timing)
             .field("fetch_timeout", &self.fetch_timeout)
-            .field("token_path", &self.token_path)
+            .field("token_path", &redact_url(&self.token_path))
             .field("background_refresh", &self.background_refresh)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
@@ -228,6 +229,15 @@ pub(crate) fn token_url(
     let path = path.trim();
     let sep = if path.starts_with('/') { "" } else { "/" };
     Ok(format!("{}{sep}{path}", base.trim().trim_end_matches('/')))
+}
+
+/// Whether requests to `url` must not go through a proxy: plain `http://` to
+/// loopback, which a proxy (`ALL_PROXY`, `HTTP_PROXY`, read by `ureq`) would
+/// otherwise see in clear, credential and token included.
+pub(crate) fn bypasses_proxy(url: &str) -> bool {
+    url.trim()
+        .parse::<ureq::http::Uri>()
+        .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some_and(is_loopback))
 }
 
 fn is_loopback(host: &str) -> bool {

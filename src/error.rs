@@ -25,12 +25,12 @@ pub enum Error {
         /// Why the process could not be started.
         source: Arc<io::Error>,
     },
-    /// The credential command exited unsuccessfully.
+    /// The credential command exited unsuccessfully. What it wrote to stderr
+    /// went to this process's stderr and is not part of the error: it may
+    /// quote the secret.
     CommandFailed {
         /// Exit code, or `None` when the process was killed by a signal.
         code: Option<i32>,
-        /// The start of what the command wrote to stderr, trimmed and bounded.
-        stderr: String,
     },
     /// The credential command succeeded but printed nothing.
     CommandEmptyOutput,
@@ -192,16 +192,10 @@ impl fmt::Display for Error {
             ),
             Error::EmptyCommand => f.write_str("credential command: the command is empty"),
             Error::CommandSpawn { source } => write!(f, "credential command: cannot start: {source}"),
-            Error::CommandFailed { code, stderr } => {
-                match code {
-                    Some(c) => write!(f, "credential command: exited with status {c}")?,
-                    None => f.write_str("credential command: killed by a signal")?,
-                }
-                if !stderr.is_empty() {
-                    write!(f, ": {stderr}")?;
-                }
-                Ok(())
-            }
+            Error::CommandFailed { code } => match code {
+                Some(c) => write!(f, "credential command: exited with status {c}"),
+                None => f.write_str("credential command: killed by a signal"),
+            },
             Error::CommandEmptyOutput => {
                 f.write_str("credential command: succeeded but printed no credential")
             }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::clock::ClockSource;
+use crate::config::bypasses_proxy;
 use crate::error::Error;
 use crate::fork::Origin;
 use crate::http_date::parse_http_date;
@@ -43,8 +44,13 @@ pub(crate) struct Exchange {
     origin: Origin,
 }
 
-fn new_agent(timeout: Duration) -> ureq::Agent {
+fn new_agent(timeout: Duration, url: &str) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .proxy(if bypasses_proxy(url) {
+            None
+        } else {
+            ureq::Proxy::try_from_env()
+        })
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         // Never follow a redirect with the credential attached.
@@ -60,7 +66,7 @@ fn new_agent(timeout: Duration) -> ureq::Agent {
 impl Exchange {
     pub(crate) fn new(url: String, timeout: Duration) -> Self {
         Exchange {
-            agent: new_agent(timeout),
+            agent: new_agent(timeout, &url),
             url,
             timeout,
             origin: Origin::here(),
@@ -76,7 +82,7 @@ impl Exchange {
         // A forked child shares the parent's pooled sockets: using one would
         // interleave two processes' requests on a single connection.
         let agent = if self.origin.forked() {
-            new_agent(self.timeout)
+            new_agent(self.timeout, &self.url)
         } else {
             self.agent.clone()
         };

@@ -68,6 +68,7 @@ mod jwt;
 mod middleware;
 mod policy;
 mod provider;
+mod redact;
 mod refresher;
 mod retry;
 // Not wired in yet: see the module's doc.

@@ -702,7 +702,10 @@ impl AuthTokenProvider for JwtAuthProvider {
 impl fmt::Debug for JwtAuthProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthProvider")
-            .field("token_url", &self.shared.token_url())
+            .field(
+                "token_url",
+                &crate::redact::redact_url(self.shared.token_url()),
+            )
             .field("stats", &self.stats())
             .field("background_running", &self.background_running())
             .finish_non_exhaustive()

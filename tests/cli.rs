@@ -196,7 +196,7 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
 }
 
 #[test]
-fn a_credential_command_works_and_has_its_own_cache_entry() {
+fn a_credential_commands_cache_entry_follows_the_credential_it_prints() {
     let server = server_with_lifetime(120);
     let home = Home::new();
     let url = server.url();
@@ -208,9 +208,10 @@ fn a_credential_command_works_and_has_its_own_cache_entry() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(verify_hs256(text(&out.stdout).trim(), &server.secret()).is_some());
+    // The same credential given as a key is the same entry.
     home.token(&server, &[]);
-    assert_eq!(home.cache_files().len(), 2);
-    assert_eq!(server.exchanges(), 2);
+    assert_eq!(home.cache_files().len(), 1);
+    assert_eq!(server.exchanges(), 1);
     // TINKER_BASE_URL works as well as the flag, and hits the same entry.
     let out = home.run(
         &["token"],
@@ -218,7 +219,31 @@ fn a_credential_command_works_and_has_its_own_cache_entry() {
         None,
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(server.exchanges(), 2);
+    assert_eq!(server.exchanges(), 1);
+}
+
+#[test]
+fn a_rotated_credential_behind_the_same_command_never_gets_the_old_jwt() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let url = server.url();
+    let args = ["token", "--base-url", url.as_str()];
+    let cmd = ("TINKER_CREDENTIAL_CMD", "printenv ROTATING_KEY");
+    let key = server.api_key();
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", &key)], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(server.exchanges(), 1);
+    // The key behind the command changes (another account, or a revoked
+    // key): the cached JWT belongs to the old one and must not be served.
+    let rotated = "tml-rotated-to-another-account";
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", rotated)], None);
+    assert_eq!(
+        server.exchanges(),
+        2,
+        "served from the cache of the old credential"
+    );
+    let e = assert_fails(&out, 3, rotated);
+    assert!(e.contains("credential rejected (401)"), "{e}");
 }
 
 /// Asserts the exit code and a single stderr line free of `secret`.
@@ -351,4 +376,85 @@ fn inspect_reads_the_argument_or_stdin() {
         2,
         "not-a-jwt",
     );
+}
+
+#[test]
+fn a_failing_credential_commands_stderr_is_passed_through_not_quoted() {
+    let home = Home::new();
+    let secret = "tml-traced-by-set-x-0451";
+    let cmd = format!("set -x; KEY={secret}; exit 7");
+    let out = home.run(
+        &[
+            "token",
+            "--base-url",
+            "http://127.0.0.1:1",
+            "--credential-cmd",
+            &cmd,
+        ],
+        &[],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "tinker-auth: credential command: exited with status 7"
+    );
+    // The command's own stderr reached ours, as git passes a helper's through.
+    assert!(stderr.lines().count() > 1, "{stderr}");
+}
+
+#[test]
+fn a_plain_http_loopback_exchange_ignores_the_proxy_variables() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    proxy.set_nonblocking(true).expect("non-blocking");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let url = server.url();
+    let key = server.api_key();
+    let out = home.run(
+        &["token", "--no-cache", "--timeout", "3", "--base-url", &url],
+        &[
+            ("TINKER_API_KEY", &key),
+            ("ALL_PROXY", &proxy_url),
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("NO_PROXY", ""),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    // Nobody connected to the proxy (a connection would wait in its backlog).
+    assert!(proxy.accept().is_err(), "the CLI connected to the proxy");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let home = Home::new();
+    for args in [
+        vec![OsString::from_vec(b"tok\xffen".to_vec())],
+        vec![
+            OsString::from("token"),
+            OsString::from("--base-url"),
+            OsString::from_vec(b"http://127.0.0.1:1/\xfe".to_vec()),
+        ],
+        vec![OsString::from("inspect"), OsString::from_vec(vec![0x80])],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    }
 }

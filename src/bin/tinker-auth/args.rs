@@ -1,6 +1,11 @@
 //! Command-line parsing, by hand: three commands and a handful of flags do not
-//! justify an argument-parsing dependency.
+//! justify an argument-parsing dependency. Arguments arrive as `OsString`s
+//! (`std::env::args` would panic on one that is not UTF-8); each must be
+//! UTF-8, else it is a usage error. An OsString-based parser (`lexopt`) would
+//! still need that conversion for every value (URLs, commands, numbers), so
+//! converting once up front keeps the parser as small and no less correct.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 pub(crate) const MAIN_HELP: &str = "\
@@ -28,7 +33,9 @@ A JWT is cached and reused while it has at least --min-runway seconds left.
 The cache lives in $XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/),
 one file per base URL and credential, mode 0600, written atomically. It holds
 the JWT and a fingerprint of the credential (a truncated SHA-256), never the
-credential itself.
+credential itself. A credential command is run on every call, cache hit or
+not: the entry is that of the credential it prints, so a rotated key never
+gets the old key's JWT.
 
 Options:
   --base-url URL          the Tinker API (overrides TINKER_BASE_URL)
@@ -81,7 +88,22 @@ pub(crate) struct TokenArgs {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Usage(pub(crate) String);
 
-pub(crate) fn parse(args: &[String]) -> Result<Command, Usage> {
+/// Parses the arguments after the program's name.
+pub(crate) fn parse(args: &[OsString]) -> Result<Command, Usage> {
+    let args = args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            arg.to_str().map(str::to_owned).ok_or_else(|| {
+                // Not shown: it may be a secret pasted in the wrong place.
+                Usage(format!("argument {} is not valid UTF-8", i + 1))
+            })
+        })
+        .collect::<Result<Vec<String>, Usage>>()?;
+    parse_utf8(&args)
+}
+
+fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
     let Some((first, rest)) = args.split_first() else {
         return Err(Usage("no command given (see `tinker-auth --help`)".into()));
     };
@@ -189,7 +211,7 @@ mod tests {
     use super::*;
 
     fn p(args: &[&str]) -> Result<Command, Usage> {
-        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
     }
 
     #[test]
@@ -243,5 +265,70 @@ mod tests {
         assert_eq!(p(&["inspect", "-h"]), Ok(Command::Help(INSPECT_HELP)));
         assert_eq!(p(&["help", "inspect"]), Ok(Command::Help(INSPECT_HELP)));
         assert_eq!(p(&["inspect", "-"]), Ok(Command::Inspect(None)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_non_utf8_argument_is_a_usage_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(b"tml-\xffsecret".to_vec());
+        let Err(Usage(e)) = parse(&["token".into(), "--base-url".into(), bad]) else {
+            panic!("accepted")
+        };
+        assert_eq!(e, "argument 3 is not valid UTF-8");
+    }
+
+    #[cfg(unix)]
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::os::unix::ffi::OsStringExt;
+
+        /// Arguments as a shell could pass them: known words, flags with and
+        /// without values, arbitrary text and arbitrary bytes.
+        fn arg() -> impl Strategy<Value = OsString> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "token",
+                    "inspect",
+                    "help",
+                    "-h",
+                    "--help",
+                    "-V",
+                    "--version",
+                    "-",
+                    "--base-url",
+                    "--credential-cmd",
+                    "--min-runway",
+                    "--timeout",
+                    "--no-cache",
+                    "--no-cache=",
+                    "--timeout=",
+                    "--min-runway=5",
+                    "=",
+                    "--",
+                ])
+                .prop_map(OsString::from),
+                ".{0,40}".prop_map(OsString::from),
+                prop::collection::vec(any::<u8>(), 0..40).prop_map(OsString::from_vec),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn arbitrary_argument_vectors_never_panic(
+                args in prop::collection::vec(arg(), 0..8),
+            ) {
+                match parse(&args) {
+                    Ok(_) => prop_assert!(args.iter().all(|a| a.to_str().is_some())),
+                    Err(Usage(e)) => {
+                        prop_assert!(!e.contains('\n'), "{}", e);
+                        prop_assert!(e.len() < 200, "{}", e);
+                    }
+                }
+            }
+        }
     }
 }

@@ -5,7 +5,9 @@
 //! and it is written to a temporary file in the same directory and renamed
 //! into place: a reader sees the old file or the new one, never half of one.
 //! It never holds the credential, only a fingerprint of it: the first 16 hex
-//! digits of SHA-256 over a domain-separated string. Anything unreadable,
+//! digits of SHA-256 over a domain-separated string. The credential is the
+//! value itself (a credential command's output, not its text), so a key
+//! rotated behind the same command gets a new entry. Anything unreadable,
 //! malformed or for another URL or credential is ignored (and overwritten).
 
 use std::fs::{self, File, OpenOptions};
@@ -17,12 +19,6 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 const FORMAT_VERSION: u64 = 1;
-
-/// Where the long-lived credential comes from; fingerprinted, never stored.
-pub(crate) enum Credential {
-    ApiKey(String),
-    Command(String),
-}
 
 /// The cache entry for one base URL and credential.
 pub(crate) struct Entry {
@@ -51,14 +47,12 @@ fn sha256_hex(parts: &[&str], hex_digits: usize) -> String {
         .to_owned()
 }
 
-/// A fingerprint of the credential: enough to tell credentials apart, too
-/// short (64 bits of a one-way hash) to stand in for a long random key.
-pub(crate) fn fingerprint(credential: &Credential) -> String {
-    let (kind, value) = match credential {
-        Credential::ApiKey(k) => ("api-key", k.as_str()),
-        Credential::Command(c) => ("credential-command", c.as_str()),
-    };
-    sha256_hex(&["tinker-auth credential fingerprint v1", kind, value], 16)
+/// A fingerprint of the credential itself (a key, or what a credential
+/// command printed; never the command's text, which stays the same when the
+/// key behind it rotates): enough to tell credentials apart, too short (64
+/// bits of a one-way hash) to stand in for a long random key.
+pub(crate) fn fingerprint(credential: &str) -> String {
+    sha256_hex(&["tinker-auth credential fingerprint v2", credential], 16)
 }
 
 /// The cache directory: `$XDG_CACHE_HOME/tinker-auth` (an absolute path, as
@@ -77,7 +71,7 @@ pub(crate) fn default_dir() -> Option<PathBuf> {
 }
 
 impl Entry {
-    pub(crate) fn new(dir: &Path, base_url: &str, credential: &Credential) -> Self {
+    pub(crate) fn new(dir: &Path, base_url: &str, credential: &str) -> Self {
         let base_url = base_url.trim().trim_end_matches('/').to_owned();
         let fingerprint = fingerprint(credential);
         let name = sha256_hex(&["tinker-auth cache file v1", &base_url, &fingerprint], 32);
@@ -176,24 +170,22 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_distinct_and_hide_the_credential() {
-        let a = fingerprint(&Credential::ApiKey("tml-aaaa".into()));
-        assert_eq!(a, fingerprint(&Credential::ApiKey("tml-aaaa".into())));
+        let a = fingerprint("tml-aaaa");
+        assert_eq!(a, fingerprint("tml-aaaa"));
         assert_eq!(a.len(), 16);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, fingerprint(&Credential::ApiKey("tml-aaab".into())));
-        assert_ne!(a, fingerprint(&Credential::Command("tml-aaaa".into())));
+        assert_ne!(a, fingerprint("tml-aaab"));
         assert!(!a.contains("aaaa"));
     }
 
     #[test]
     fn one_file_per_url_and_credential() {
         let dir = Path::new("/cache");
-        let key = Credential::ApiKey("tml-k".into());
-        let e = Entry::new(dir, "https://a.example/", &key);
-        assert_eq!(e.path, Entry::new(dir, " https://a.example", &key).path);
-        assert_ne!(e.path, Entry::new(dir, "https://b.example", &key).path);
-        let other = Credential::ApiKey("tml-l".into());
-        assert_ne!(e.path, Entry::new(dir, "https://a.example", &other).path);
+        let key = "tml-k";
+        let e = Entry::new(dir, "https://a.example/", key);
+        assert_eq!(e.path, Entry::new(dir, " https://a.example", key).path);
+        assert_ne!(e.path, Entry::new(dir, "https://b.example", key).path);
+        assert_ne!(e.path, Entry::new(dir, "https://a.example", "tml-l").path);
         assert!(!e.path.to_string_lossy().contains("tml-k"));
     }
 }

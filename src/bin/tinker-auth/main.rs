@@ -15,12 +15,12 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tinker_auth::{
-    ApiKeyAuthProvider, AuthTokenProvider, CredentialCmdAuthProvider, Error, JwtAuthProvider,
-    API_KEY_ENV, CREDENTIAL_CMD_ENV,
+    resolve_auth_provider, AuthTokenProvider, CredentialCmdAuthProvider, Error, JwtAuthProvider,
+    Token,
 };
 
 use crate::args::{Command, TokenArgs, Usage};
-use crate::cache::{Credential, Entry};
+use crate::cache::Entry;
 
 /// Environment variable holding the Tinker API's base URL.
 const BASE_URL_ENV: &str = "TINKER_BASE_URL";
@@ -71,7 +71,8 @@ fn exit_code(e: &Error) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // As `OsString`s: `std::env::args` panics on an argument that is not UTF-8.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let outcome = args::parse(&argv)
         .map_err(Failure::from)
         .and_then(|command| match command {
@@ -104,25 +105,30 @@ fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The credential by the SDK's rules: `--credential-cmd`, else a well-formed
-/// `TINKER_API_KEY`, else `TINKER_CREDENTIAL_CMD`, else the key's own error.
-fn credential(args: &TokenArgs) -> Result<Credential, Failure> {
-    if let Some(cmd) = &args.credential_cmd {
-        return Ok(Credential::Command(cmd.clone()));
+/// The credential itself: `--credential-cmd`'s output, else whatever the
+/// library's [`resolve_auth_provider`] picks from `TINKER_API_KEY` and
+/// `TINKER_CREDENTIAL_CMD` (a command is run here, once per invocation).
+///
+/// The cache is keyed by this value, never by the command's text: when the key
+/// behind a command rotates, the old key's JWT is not served.
+fn credential(args: &TokenArgs) -> Result<Token, Failure> {
+    let provider: Box<dyn AuthTokenProvider> = match &args.credential_cmd {
+        Some(cmd) => CredentialCmdAuthProvider::new(cmd.clone()).map(|p| Box::new(p) as _),
+        None => resolve_auth_provider(None, false),
     }
-    let key = non_empty_env(API_KEY_ENV);
-    let key_error = match key.as_deref().map(ApiKeyAuthProvider::new) {
-        Some(Ok(_)) => {
-            return Ok(Credential::ApiKey(
-                key.unwrap_or_default().trim().to_owned(),
-            ))
-        }
-        Some(Err(e)) => e,
-        None => Error::MissingCredential,
-    };
-    match non_empty_env(CREDENTIAL_CMD_ENV) {
-        Some(cmd) => Ok(Credential::Command(cmd)),
-        None => Err(fail(exit_code(&key_error), &key_error)),
+    .map_err(|e| fail(exit_code(&e), &e))?;
+    provider
+        .get_token()
+        .map_err(|e| fail(exit_code(&e), &e))?
+        .ok_or_else(|| fail(EXIT_USAGE, &Error::MissingCredential))
+}
+
+/// The credential resolved once, handed to the exchange as is.
+struct Resolved(Token);
+
+impl AuthTokenProvider for Resolved {
+    fn get_token(&self) -> Result<Option<Token>, Error> {
+        Ok(Some(self.0.clone()))
     }
 }
 
@@ -153,7 +159,7 @@ fn token(args: &TokenArgs) -> Result<(), Failure> {
     let entry = if args.no_cache {
         None
     } else {
-        cache::default_dir().map(|dir| Entry::new(&dir, &base_url, &credential))
+        cache::default_dir().map(|dir| Entry::new(&dir, &base_url, credential.as_str()))
     };
     let min_runway = args.min_runway.as_secs_f64();
     if let Some(cached) = entry.as_ref().and_then(Entry::load) {
@@ -161,17 +167,12 @@ fn token(args: &TokenArgs) -> Result<(), Failure> {
             return print(&cached.jwt);
         }
     }
-    let builder = JwtAuthProvider::builder(base_url)
+    let provider = JwtAuthProvider::builder(base_url)
         .background_refresh(false)
-        .fetch_timeout(args.timeout);
-    let builder = match credential {
-        Credential::ApiKey(key) => builder.api_key(key),
-        Credential::Command(cmd) => {
-            let cmd = CredentialCmdAuthProvider::new(cmd).map_err(|e| fail(exit_code(&e), &e))?;
-            builder.credential(cmd)
-        }
-    };
-    let provider = builder.build().map_err(|e| fail(exit_code(&e), &e))?;
+        .fetch_timeout(args.timeout)
+        .credential(Resolved(credential))
+        .build()
+        .map_err(|e| fail(exit_code(&e), &e))?;
     let jwt = provider
         .get_token()
         .map_err(|e| fail(exit_code(&e), &e))?
