@@ -68,6 +68,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// The longest timeout this crate hands to anything that adds it to an
+/// `Instant` (ureq's deadlines, a waiter's): a century, longer than any
+/// process runs yet small enough to add to any instant. Longer settings,
+/// `Duration::MAX` included, mean "no limit" and are clamped to it.
+pub(crate) const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `timeout`, clamped to [`NO_LIMIT`].
+pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
+    timeout.min(NO_LIMIT)
+}
+
 /// The provider's clock: the system clock without dynamic dispatch, or an injected one.
 #[derive(Debug, Clone)]
 pub(crate) enum ClockSource {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::clock::ClockSource;
+use crate::clock::{clamp_timeout, ClockSource};
 use crate::error::Error;
 use crate::fork::Origin;
 use crate::http_date::parse_http_date;
@@ -58,7 +58,11 @@ fn new_agent(timeout: Duration) -> ureq::Agent {
 }
 
 impl Exchange {
+    /// An exchange bounded by `timeout`; longer than [`NO_LIMIT`](crate::clock::NO_LIMIT)
+    /// (`Duration::MAX`, say) means no limit, which ureq would otherwise
+    /// overflow adding it to the time the request started.
     pub(crate) fn new(url: String, timeout: Duration) -> Self {
+        let timeout = clamp_timeout(timeout);
         Exchange {
             agent: new_agent(timeout),
             url,
