@@ -284,6 +284,34 @@ mod tests {
                     );
                     serde_json::json!({ "jwt": jwt }).to_string().into_bytes()
                 }),
+                // Claims as raw JSON text: floats, huge exponents, u64s,
+                // strings, values past what an f64 holds.
+                (claim_number(), claim_number()).prop_map(|(exp, iat)| {
+                    let claims = format!(r#"{{"exp":{exp},"iat":{iat}}}"#);
+                    let jwt = format!("eyJhbGciOiJub25lIn0.{}.c2ln", b64url(claims.as_bytes()));
+                    serde_json::json!({ "jwt": jwt }).to_string().into_bytes()
+                }),
+                // `jwt` of every JSON type.
+                prop_oneof![
+                    Just("null".to_owned()),
+                    Just("[]".to_owned()),
+                    Just("{}".to_owned()),
+                    Just("\"\"".to_owned()),
+                    claim_number(),
+                ]
+                .prop_map(|v| format!(r#"{{"jwt":{v}}}"#).into_bytes()),
+            ]
+        }
+
+        /// A JSON value for a NumericDate claim, as text.
+        fn claim_number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>()
+                    .prop_filter("json has no nan or inf", |f| f.is_finite())
+                    .prop_map(|f| serde_json::json!(f).to_string()),
+                r"-?[0-9]{1,25}(\.[0-9]{0,9})?([eE][+-]?[0-9]{1,4})?",
+                r"\x22[0-9]{0,12}\x22",
             ]
         }
 

@@ -209,6 +209,78 @@ mod tests {
         }
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn duration() -> impl Strategy<Value = Duration> {
+            prop_oneof![
+                Just(Duration::ZERO),
+                Just(Duration::from_nanos(1)),
+                Just(Duration::MAX),
+                (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+                (0u64..100_000).prop_map(Duration::from_millis),
+            ]
+        }
+
+        /// Retry-After values: anything, digit strings of any length, and
+        /// date-shaped strings with huge fields.
+        fn retry_after() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,40}",
+                "[0-9]{1,40}",
+                " ?-?[0-9]{0,25}(\\.[0-9]{0,5})? ?",
+                (
+                    "[A-Z][a-z]{2}",
+                    0u64..100,
+                    "[A-Z][a-z]{2}",
+                    any::<u64>(),
+                    0u64..100
+                )
+                    .prop_map(|(w, d, m, y, h)| format!("{w}, {d:02} {m} {y} {h:02}:00:00 GMT")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn retry_after_never_panics(value in retry_after(), now_secs in any::<u32>()) {
+                let now = UNIX_EPOCH + Duration::from_secs(u64::from(now_secs) * 64);
+                if let Some(wait) = parse_retry_after(&value, now) {
+                    let _ = wait;
+                    prop_assert!(!value.trim().is_empty());
+                }
+            }
+
+            #[test]
+            fn delays_never_panic_and_respect_their_caps(
+                deadline in duration(),
+                initial in duration(),
+                max_backoff in duration(),
+                max_retry_after in duration(),
+                retry in any::<u32>(),
+                wait in prop::option::of(duration()),
+                r in prop_oneof![any::<f64>(), 0.0f64..1.0],
+                elapsed in duration(),
+            ) {
+                let p = RetryPolicy {
+                    max_attempts: 5,
+                    deadline,
+                    initial_backoff: initial,
+                    max_backoff,
+                    max_retry_after,
+                };
+                let d = retry_delay(&p, retry, wait, r);
+                match wait {
+                    Some(_) => prop_assert!(d <= max_retry_after),
+                    None => prop_assert!(d <= max_backoff && d <= initial.saturating_mul(1 << 30)),
+                }
+                let _ = may_retry(&p, retry, elapsed, d);
+            }
+        }
+    }
+
     #[test]
     fn retry_after_wins_over_backoff_and_is_capped() {
         let p = RetryPolicy::default();
