@@ -14,6 +14,7 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use ureq::http::{self, HeaderName, HeaderValue, Method, Response};
 use ureq::{AsSendBody, Body};
 
+use crate::clock::clamp_timeout;
 use crate::config::{bypasses_proxy, token_url};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
@@ -82,7 +83,8 @@ impl AuthenticatedAgentBuilder {
 
     /// Time budget of a whole request, retries and backoff included. No
     /// attempt is started, nor any backoff slept, that would end past it, and
-    /// an attempt in flight is cut off when it runs out. Defaults to 60 s.
+    /// an attempt in flight is cut off when it runs out. Must be positive;
+    /// `Duration::MAX` means no limit. Defaults to 60 s.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.policy.deadline = deadline;
         self
@@ -110,7 +112,8 @@ impl AuthenticatedAgentBuilder {
     }
 
     /// Timeout of one attempt, response body included (never more than the
-    /// deadline leaves). Defaults to 30 s.
+    /// deadline leaves). Must be positive; a century or more
+    /// (`Duration::MAX`, say) means no limit. Defaults to 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -133,9 +136,16 @@ impl AuthenticatedAgentBuilder {
         if self.policy.max_attempts == 0 {
             return Err(Error::config("max_attempts must be at least 1"));
         }
-        if self.policy.deadline.is_zero() || self.timeout.is_zero() {
-            return Err(Error::config("deadline and timeout must be positive"));
+        if self.policy.deadline.is_zero() {
+            return Err(Error::config("deadline must be positive"));
         }
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout must be positive"));
+        }
+        // ureq adds the attempt's timeout to the instant it started: "no
+        // limit" (`Duration::MAX`) must not overflow there. Every attempt's
+        // timeout is at most this one.
+        let timeout = clamp_timeout(self.timeout);
         // Our own agent is configured as every attempt needs it, so that an
         // attempt with the full timeout skips the per-request configuration
         // (a copy of the whole config); a caller's agent is adjusted per request.
@@ -151,7 +161,7 @@ impl AuthenticatedAgentBuilder {
                     ureq::Proxy::try_from_env()
                 })
                 .http_status_as_error(false)
-                .timeout_global(Some(self.timeout))
+                .timeout_global(Some(timeout))
                 // Never follow a redirect with the token attached.
                 .max_redirects(0)
                 .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
@@ -167,7 +177,7 @@ impl AuthenticatedAgentBuilder {
                 direct,
                 header: self.header_name,
                 policy: self.policy,
-                timeout: self.timeout,
+                timeout,
                 counters: Counters::default(),
             }),
         })

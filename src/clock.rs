@@ -52,13 +52,27 @@ impl ManualClock {
     }
 
     /// Moves the time forward.
+    ///
+    /// # Panics
+    /// When the result is not a representable `SystemTime` (a test asking for
+    /// `Duration::MAX`, say); the clock is then left where it was.
     pub fn advance(&self, by: Duration) {
-        *self.0.lock() += by;
+        let mut t = self.0.lock();
+        *t = t
+            .checked_add(by)
+            .expect("ManualClock::advance: past the latest representable time");
     }
 
     /// Moves the time back, as a stepped NTP correction would.
+    ///
+    /// # Panics
+    /// When the result is not a representable `SystemTime`; the clock is then
+    /// left where it was.
     pub fn rewind(&self, by: Duration) {
-        *self.0.lock() -= by;
+        let mut t = self.0.lock();
+        *t = t
+            .checked_sub(by)
+            .expect("ManualClock::rewind: before the earliest representable time");
     }
 }
 
@@ -66,6 +80,17 @@ impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         *self.0.lock()
     }
+}
+
+/// The longest timeout this crate hands to anything that adds it to an
+/// `Instant` (ureq's deadlines, a waiter's): a century, longer than any
+/// process runs yet small enough to add to any instant. Longer settings,
+/// `Duration::MAX` included, mean "no limit" and are clamped to it.
+pub(crate) const NO_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// `timeout`, clamped to [`NO_LIMIT`].
+pub(crate) fn clamp_timeout(timeout: Duration) -> Duration {
+    timeout.min(NO_LIMIT)
 }
 
 /// The provider's clock: the system clock without dynamic dispatch, or an injected one.
@@ -82,5 +107,34 @@ impl ClockSource {
             ClockSource::System => SystemTime::now(),
             ClockSource::Injected(c) => c.now(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn manual_clock_refuses_to_leave_the_representable_range() {
+        let start = UNIX_EPOCH + Duration::from_secs(1_000);
+        let c = ManualClock::new(start);
+        assert!(catch_unwind(AssertUnwindSafe(|| c.advance(Duration::MAX))).is_err());
+        assert!(catch_unwind(AssertUnwindSafe(|| c.rewind(Duration::MAX))).is_err());
+        assert_eq!(c.now(), start, "left where it was");
+        c.advance(Duration::from_secs(1));
+        assert_eq!(c.now(), start + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn no_limit_fits_after_any_instant_of_a_running_process() {
+        assert_eq!(clamp_timeout(Duration::MAX), NO_LIMIT);
+        assert_eq!(
+            clamp_timeout(Duration::from_nanos(1)),
+            Duration::from_nanos(1)
+        );
+        assert!(std::time::Instant::now().checked_add(NO_LIMIT).is_some());
+        assert!(SystemTime::now().checked_add(NO_LIMIT).is_some());
     }
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, ClockSource};
+use crate::clock::{clamp_timeout, Clock, ClockSource};
 use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
 use crate::error::Error;
 use crate::exchange::Exchange;
@@ -115,7 +115,8 @@ impl JwtAuthProviderBuilder {
     }
 
     /// Bound on one whole exchange (connect, send, receive); callers waiting
-    /// on it return within this plus one second. Defaults to 30 s.
+    /// on it return within this plus one second. Must be positive; a century
+    /// or more (`Duration::MAX`, say) means no limit. Defaults to 30 s.
     pub fn fetch_timeout(mut self, timeout: Duration) -> Self {
         self.fetch_timeout = timeout;
         self
@@ -159,18 +160,21 @@ impl JwtAuthProviderBuilder {
         if self.fetch_timeout.is_zero() {
             return Err(Error::config("fetch_timeout must be positive"));
         }
+        // "No limit" is a century: the waiters' deadlines and ureq's are
+        // instants this far ahead, which must not overflow.
+        let fetch_timeout = clamp_timeout(self.fetch_timeout);
         let credential: Box<dyn AuthTokenProvider> = match self.credential {
             CredentialSource::Resolve => resolve_auth_provider(None, false)?,
             CredentialSource::ApiKey(key) => Box::new(ApiKeyAuthProvider::new(key)?),
             CredentialSource::Provider(p) => p,
         };
-        let exchange = Exchange::new(url, self.fetch_timeout);
+        let exchange = Exchange::new(url, fetch_timeout);
         let shared = Arc::new(Shared::new(
             credential,
             exchange,
             self.clock,
             self.timing,
-            self.fetch_timeout,
+            fetch_timeout,
         ));
         match self.seed {
             Some(jwt) => shared.seed(jwt),

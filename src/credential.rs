@@ -240,6 +240,81 @@ mod tests {
         assert!(!format!("{p:?}").contains("hush"));
     }
 
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Values an environment variable or caller might hold: anything,
+        /// keys and JWTs with odd tails, surrounding white space.
+        fn value() -> impl Strategy<Value = String> {
+            let core = prop_oneof![
+                ".{0,40}",
+                "tml-.{0,40}",
+                "eyJ.{0,60}",
+                "eyJ[A-Za-z0-9_-]{0,40}\\.[A-Za-z0-9_=-]{0,40}\\.[A-Za-z0-9_-]{0,10}",
+                Just(String::new()),
+                Just("tml-".to_owned()),
+            ];
+            (core, "[ \t\r\n]{0,2}", "[ \t\r\n]{0,2}").prop_map(|(c, a, b)| format!("{a}{c}{b}"))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn api_keys_are_accepted_by_the_rule_or_refused_without_echo(key in value()) {
+                let t = key.trim();
+                let valid = looks_like_jwt(t) || (t.len() > 4 && t.starts_with("tml-"));
+                match ApiKeyAuthProvider::new(&key) {
+                    Ok(p) => {
+                        prop_assert!(valid, "{:?}", key);
+                        let token = p.get_token().unwrap().unwrap();
+                        prop_assert_eq!(token.as_str(), t);
+                        let shown = format!("{p:?}");
+                        prop_assert!(!shown.contains(t), "{}", shown);
+                    }
+                    Err(e) => {
+                        prop_assert!(!valid, "{:?}: {}", key, e);
+                        prop_assert!(matches!(e, Error::InvalidApiKey));
+                    }
+                }
+                match ApiKeyAuthProvider::from_env_value(Some(key.clone())) {
+                    Ok(_) => prop_assert!(valid),
+                    Err(Error::MissingCredential) => prop_assert!(t.is_empty()),
+                    Err(e) => prop_assert!(!valid && matches!(e, Error::InvalidApiKey)),
+                }
+            }
+
+            /// Never runs the command (`CredentialCmdAuthProvider::new` only
+            /// checks it is not blank), never panics, and follows the rules.
+            #[test]
+            fn resolution_never_panics(
+                api_key in prop::option::of(value()),
+                enforce in any::<bool>(),
+                env_key in prop::option::of(value()),
+                env_cmd in prop::option::of(value()),
+            ) {
+                let key = api_key.clone().or(env_key.clone()).filter(|k| !k.trim().is_empty());
+                let jwt_key = key.as_deref().is_some_and(|k| looks_like_jwt(k.trim()));
+                let has_cmd = env_cmd.as_deref().is_some_and(|c| !c.trim().is_empty());
+                let r = resolve_with(api_key.as_deref(), enforce, env_key, env_cmd);
+                if jwt_key {
+                    prop_assert!(r.is_ok());
+                } else if enforce {
+                    prop_assert_eq!(r.is_ok(), has_cmd);
+                } else if has_cmd {
+                    prop_assert!(r.is_ok());
+                }
+                if let Err(e) = r {
+                    let text = e.to_string();
+                    if let Some(k) = key.as_deref().map(str::trim).filter(|k| k.len() > 8) {
+                        prop_assert!(!text.contains(k), "{}", text);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn resolution_follows_the_sdk_rules() {
         // Explicit key beats the environment.

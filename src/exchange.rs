@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::clock::ClockSource;
+use crate::clock::{clamp_timeout, ClockSource};
 use crate::config::bypasses_proxy;
 use crate::error::Error;
 use crate::fork::Origin;
@@ -64,7 +64,11 @@ fn new_agent(timeout: Duration, url: &str) -> ureq::Agent {
 }
 
 impl Exchange {
+    /// An exchange bounded by `timeout`; longer than [`NO_LIMIT`](crate::clock::NO_LIMIT)
+    /// (`Duration::MAX`, say) means no limit, which ureq would otherwise
+    /// overflow adding it to the time the request started.
     pub(crate) fn new(url: String, timeout: Duration) -> Self {
+        let timeout = clamp_timeout(timeout);
         Exchange {
             agent: new_agent(timeout, &url),
             url,
@@ -286,6 +290,34 @@ mod tests {
                     );
                     serde_json::json!({ "jwt": jwt }).to_string().into_bytes()
                 }),
+                // Claims as raw JSON text: floats, huge exponents, u64s,
+                // strings, values past what an f64 holds.
+                (claim_number(), claim_number()).prop_map(|(exp, iat)| {
+                    let claims = format!(r#"{{"exp":{exp},"iat":{iat}}}"#);
+                    let jwt = format!("eyJhbGciOiJub25lIn0.{}.c2ln", b64url(claims.as_bytes()));
+                    serde_json::json!({ "jwt": jwt }).to_string().into_bytes()
+                }),
+                // `jwt` of every JSON type.
+                prop_oneof![
+                    Just("null".to_owned()),
+                    Just("[]".to_owned()),
+                    Just("{}".to_owned()),
+                    Just("\"\"".to_owned()),
+                    claim_number(),
+                ]
+                .prop_map(|v| format!(r#"{{"jwt":{v}}}"#).into_bytes()),
+            ]
+        }
+
+        /// A JSON value for a NumericDate claim, as text.
+        fn claim_number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>()
+                    .prop_filter("json has no nan or inf", |f| f.is_finite())
+                    .prop_map(|f| serde_json::json!(f).to_string()),
+                r"-?[0-9]{1,25}(\.[0-9]{0,9})?([eE][+-]?[0-9]{1,4})?",
+                r"\x22[0-9]{0,12}\x22",
             ]
         }
 

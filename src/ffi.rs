@@ -290,6 +290,17 @@ fn ms(function: &str, name: &str, value: u64) -> Result<Duration, Failure> {
     Ok(Duration::from_millis(value))
 }
 
+/// Like [`ms`], for an option that must also be positive.
+fn positive_ms(function: &str, name: &str, value: u64) -> Result<Duration, Failure> {
+    if value == 0 {
+        return Err(Failure::new(
+            TINKER_AUTH_ERR_INVALID_ARGUMENT,
+            format!("{function}: options.{name} must be positive"),
+        ));
+    }
+    ms(function, name, value)
+}
+
 fn lookup(function: &str, handle: TinkerAuthHandle) -> Result<Arc<JwtAuthProvider>, Failure> {
     HANDLES.lock().get(&handle).cloned().ok_or_else(|| {
         Failure::new(
@@ -379,7 +390,11 @@ pub unsafe extern "C" fn tinker_auth_new_with_options(
                 options.refresh_on_demand_within_ms,
             )?)
             .retry_delay(ms(F, "retry_delay_ms", options.retry_delay_ms)?)
-            .fetch_timeout(ms(F, "fetch_timeout_ms", options.fetch_timeout_ms)?);
+            .fetch_timeout(positive_ms(
+                F,
+                "fetch_timeout_ms",
+                options.fetch_timeout_ms,
+            )?);
         if let Some(key) = api_key {
             builder = builder.api_key(key);
         }

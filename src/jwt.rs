@@ -95,12 +95,16 @@ pub(crate) fn jwt_times(jwt: &str) -> Result<JwtTimes, Error> {
     Ok(JwtTimes { exp, iat })
 }
 
+/// A NumericDate claim (seconds since the epoch, possibly fractional) as a
+/// time, or `None` when it is not a number in `0..=MAX_EPOCH_SECS`. Every
+/// conversion is checked: a NaN, infinite or negative value never reaches
+/// `Duration::from_secs_f64`, which would panic on it.
 fn epoch_claim(v: &Value) -> Option<SystemTime> {
     let secs = v.as_f64()?;
     if !secs.is_finite() || !(0.0..=MAX_EPOCH_SECS).contains(&secs) {
         return None;
     }
-    Some(UNIX_EPOCH + Duration::from_secs_f64(secs))
+    UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
 }
 
 /// Decodes base64url (RFC 4648 §5), tolerating trailing `=` padding and the
@@ -211,6 +215,73 @@ mod tests {
             let err = jwt_expiry(token).unwrap_err().to_string();
             assert!(err.starts_with("invalid jwt: "), "{err}");
             assert!(err.contains(want), "{token:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn epoch_claims_at_and_past_the_edges() {
+        let secs = |v: Value| epoch_claim(&v).map(|t| t.duration_since(UNIX_EPOCH).unwrap());
+        assert_eq!(secs(serde_json::json!(0)), Some(Duration::ZERO));
+        assert_eq!(secs(serde_json::json!(-0.0)), Some(Duration::ZERO));
+        assert_eq!(
+            secs(serde_json::json!(1e11)),
+            Some(Duration::from_secs(100_000_000_000))
+        );
+        assert_eq!(
+            secs(serde_json::json!(0.5)),
+            Some(Duration::from_millis(500))
+        );
+        for bad in [
+            serde_json::json!(1e11 + 1.0),
+            serde_json::json!(-1e-300),
+            serde_json::json!(-1),
+            serde_json::json!(f64::MAX),
+            serde_json::json!(f64::MIN),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(i64::MIN),
+            serde_json::json!("1700000000"),
+            serde_json::json!(true),
+            serde_json::json!([1]),
+            serde_json::json!({ "exp": 1 }),
+            Value::Null,
+        ] {
+            assert_eq!(secs(bad.clone()), None, "{bad}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_number_is_a_time_in_range_or_none(bits in any::<u64>(), int in any::<i64>(), uint in any::<u64>()) {
+                for v in [serde_json::json!(f64::from_bits(bits)), serde_json::json!(int), serde_json::json!(uint)] {
+                    if let Some(t) = epoch_claim(&v) {
+                        let d = t.duration_since(UNIX_EPOCH).unwrap();
+                        prop_assert!(d <= Duration::from_secs(100_000_000_000), "{v} -> {d:?}");
+                    }
+                }
+            }
+
+            /// Claims as raw JSON text: numbers of every shape, including
+            /// ones past what an `f64` holds, which serde_json rejects.
+            #[test]
+            fn raw_claim_numbers_never_panic(
+                exp in r"-?[0-9]{1,30}(\.[0-9]{0,12})?([eE][+-]?[0-9]{1,4})?",
+                iat in r"-?[0-9]{1,30}(\.[0-9]{0,12})?([eE][+-]?[0-9]{1,4})?|\x22[0-9]{0,12}\x22|null|true",
+            ) {
+                let token = jwt(&format!(r#"{{"exp":{exp},"iat":{iat}}}"#));
+                if let Ok(t) = jwt_times(&token) {
+                    let _ = t.lifetime();
+                    prop_assert!(t.exp <= UNIX_EPOCH + Duration::from_secs(100_000_000_000));
+                    if let Some(iat) = t.iat {
+                        prop_assert!(iat <= UNIX_EPOCH + Duration::from_secs(100_000_000_000));
+                    }
+                }
+            }
         }
     }
 

@@ -46,7 +46,17 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
 pub(crate) fn full_jitter(retry: u32, base: Duration, cap: Duration, r: f64) -> Duration {
     let doublings = retry.saturating_sub(1).min(30);
     let ceiling = base.saturating_mul(1u32 << doublings).min(cap);
-    ceiling.mul_f64(r.clamp(0.0, 1.0))
+    scale(ceiling, r)
+}
+
+/// `d * r` for `r` clamped to `[0, 1]` (NaN as 0), never more than `d`.
+/// `Duration::mul_f64` would panic where `d * r` rounds past `Duration::MAX`
+/// (as `Duration::MAX * 1.0` does in `f64`).
+pub(crate) fn scale(d: Duration, r: f64) -> Duration {
+    let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
+    Duration::try_from_secs_f64(d.as_secs_f64() * r)
+        .unwrap_or(d)
+        .min(d)
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds (`120`) or an
@@ -124,6 +134,35 @@ mod tests {
     }
 
     #[test]
+    fn full_jitter_stays_within_extreme_bounds() {
+        let max = Duration::MAX;
+        for r in [
+            0.0,
+            0.5,
+            0.999_999_999,
+            1.0,
+            7.0,
+            -1.0,
+            f64::NAN,
+            f64::INFINITY,
+        ] {
+            for (base, cap) in [
+                (max, max),
+                (ms(1), max),
+                (max, ms(3)),
+                (Duration::ZERO, max),
+            ] {
+                for retry in [0, 1, 2, 31, 64, u32::MAX] {
+                    let d = full_jitter(retry, base, cap, r);
+                    assert!(d <= cap && d <= base.saturating_mul(1 << 30), "{retry} {r}");
+                }
+            }
+        }
+        assert_eq!(full_jitter(1, max, max, 1.0), max);
+        assert_eq!(full_jitter(1, max, max, f64::NAN), Duration::ZERO);
+    }
+
+    #[test]
     fn full_jitter_samples_cover_their_range() {
         let xs: Vec<Duration> = (0..2000)
             .map(|_| full_jitter(3, ms(500), ms(10_000), crate::jitter::unit()))
@@ -149,8 +188,96 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert!(parse_retry_after("99999999999999999999999", now).is_some());
-        for bad in ["", "-1", "1.5", "soon", "Sunday, 06-Nov-94 08:49:37 GMT"] {
+        // The obsolete forms of RFC 9110 §5.6.7 are accepted too.
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            Some(ms(7000))
+        );
+        assert_eq!(
+            parse_retry_after("Sun Nov  6 08:49:37 1994", now),
+            Some(ms(7000))
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 300000000000 08:49:37 GMT",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn duration() -> impl Strategy<Value = Duration> {
+            prop_oneof![
+                Just(Duration::ZERO),
+                Just(Duration::from_nanos(1)),
+                Just(Duration::MAX),
+                (any::<u64>(), 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+                (0u64..100_000).prop_map(Duration::from_millis),
+            ]
+        }
+
+        /// Retry-After values: anything, digit strings of any length, and
+        /// date-shaped strings with huge fields.
+        fn retry_after() -> impl Strategy<Value = String> {
+            prop_oneof![
+                ".{0,40}",
+                "[0-9]{1,40}",
+                " ?-?[0-9]{0,25}(\\.[0-9]{0,5})? ?",
+                (
+                    "[A-Z][a-z]{2}",
+                    0u64..100,
+                    "[A-Z][a-z]{2}",
+                    any::<u64>(),
+                    0u64..100
+                )
+                    .prop_map(|(w, d, m, y, h)| format!("{w}, {d:02} {m} {y} {h:02}:00:00 GMT")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn retry_after_never_panics(value in retry_after(), now_secs in any::<u32>()) {
+                let now = UNIX_EPOCH + Duration::from_secs(u64::from(now_secs) * 64);
+                if let Some(wait) = parse_retry_after(&value, now) {
+                    let _ = wait;
+                    prop_assert!(!value.trim().is_empty());
+                }
+            }
+
+            #[test]
+            fn delays_never_panic_and_respect_their_caps(
+                deadline in duration(),
+                initial in duration(),
+                max_backoff in duration(),
+                max_retry_after in duration(),
+                retry in any::<u32>(),
+                wait in prop::option::of(duration()),
+                r in prop_oneof![any::<f64>(), 0.0f64..1.0],
+                elapsed in duration(),
+            ) {
+                let p = RetryPolicy {
+                    max_attempts: 5,
+                    deadline,
+                    initial_backoff: initial,
+                    max_backoff,
+                    max_retry_after,
+                };
+                let d = retry_delay(&p, retry, wait, r);
+                match wait {
+                    Some(_) => prop_assert!(d <= max_retry_after),
+                    None => prop_assert!(d <= max_backoff && d <= initial.saturating_mul(1 << 30)),
+                }
+                let _ = may_retry(&p, retry, elapsed, d);
+            }
         }
     }
 
