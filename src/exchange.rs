@@ -115,6 +115,7 @@ impl Exchange {
                 received,
                 date,
                 iat: times.iat,
+                exp: Some(times.exp),
             },
         })
     }
