@@ -455,8 +455,14 @@ impl AuthenticatedAgent {
         let mut sent = 0u32;
         let mut reauthenticated = false;
         let mut last: Option<Error> = None;
+        // The deadline bounds the whole call, waiting for a token included.
+        // `None` (a deadline past what an `Instant` holds) is no bound.
+        let until = start.checked_add(policy.deadline);
         loop {
-            let token = inner.provider.get_token()?;
+            let token = match until {
+                Some(until) => inner.provider.get_token_until(until)?,
+                None => inner.provider.get_token()?,
+            };
             let remaining = policy.deadline.saturating_sub(start.elapsed());
             if remaining.is_zero() {
                 // Only reachable after a 401 re-send or a slow provider.

@@ -183,6 +183,11 @@ impl AuthTokenProvider for CredentialCmdAuthProvider {
     fn get_token(&self) -> Result<Option<Token>, Error> {
         self.run().map(|c| Some(Token::new(c)))
     }
+
+    /// The command's timeout: past it, the command is killed.
+    fn time_limit(&self) -> Option<Duration> {
+        Some(self.timeout)
+    }
 }
 
 #[cfg(all(test, unix))]

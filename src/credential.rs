@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::command::CredentialCmdAuthProvider;
 use crate::error::Error;
@@ -36,6 +37,31 @@ pub trait AuthTokenProvider: Send + Sync {
         let _ = token;
         false
     }
+
+    /// [`get_token`](Self::get_token), returning by `deadline` (or soon after
+    /// it). [`AuthenticatedAgent`](crate::AuthenticatedAgent) calls this with
+    /// its request deadline, so that waiting for a token counts against it.
+    ///
+    /// The default calls `get_token`, which suits providers that answer at
+    /// once (an API key); a provider that may block (a refresh, a command)
+    /// should override it. [`JwtAuthProvider`](crate::JwtAuthProvider) does.
+    ///
+    /// # Errors
+    /// As `get_token`, and whatever the provider reports when the deadline
+    /// comes first.
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        let _ = deadline;
+        self.get_token()
+    }
+
+    /// The longest a [`get_token`](Self::get_token) call can take, when the
+    /// provider bounds it (a credential command's timeout). A
+    /// [`JwtAuthProvider`](crate::JwtAuthProvider) using this provider as its
+    /// credential adds it to `fetch_timeout` for the deadline of a refresh.
+    /// Defaults to `None`: answers at once, or states no bound.
+    fn time_limit(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
@@ -45,6 +71,12 @@ impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
     fn invalidate(&self, token: &Token) -> bool {
         (**self).invalidate(token)
     }
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        (**self).get_token_until(deadline)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        (**self).time_limit()
+    }
 }
 
 impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
@@ -53,6 +85,12 @@ impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
     }
     fn invalidate(&self, token: &Token) -> bool {
         (**self).invalidate(token)
+    }
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        (**self).get_token_until(deadline)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        (**self).time_limit()
     }
 }
 

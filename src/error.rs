@@ -59,6 +59,20 @@ pub enum Error {
         /// The timeout that was exceeded.
         after: Duration,
     },
+    /// A refresh did not end in time for its caller: its own deadline (the
+    /// credential provider's time limit plus `fetch_timeout`, set when it
+    /// started) or the caller's passed first. The refresh may still be
+    /// running; its token then serves later callers.
+    RefreshTimedOut {
+        /// The step still running: `credential provider`, `token exchange`
+        /// (or `pacing gap` when the caller's deadline came before the next
+        /// exchange was allowed to start).
+        step: &'static str,
+        /// Which deadline ran out.
+        limit: &'static str,
+        /// Time since the refresh started.
+        after: Duration,
+    },
     /// The token endpoint answered with an unexpected status.
     Status {
         /// The HTTP status code.
@@ -150,7 +164,10 @@ impl Error {
     /// transient: retrying them only adds load.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Transport { .. } | Error::Timeout { .. } | Error::Panicked { .. } => true,
+            Error::Transport { .. }
+            | Error::Timeout { .. }
+            | Error::RefreshTimedOut { .. }
+            | Error::Panicked { .. } => true,
             Error::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Error::BadResponse { .. } => true,
             Error::Expired { cause } => cause.is_transient(),
@@ -206,6 +223,10 @@ impl fmt::Display for Error {
             Error::Config { reason } => write!(f, "invalid configuration: {reason}"),
             Error::Transport { source } => write!(f, "token exchange: {source}"),
             Error::Timeout { after } => write!(f, "token exchange: timed out after {after:?}"),
+            Error::RefreshTimedOut { step, limit, after } => write!(
+                f,
+                "token refresh: {step} still running when {limit} ran out, {after:.1?} after it started"
+            ),
             Error::Status { status, detail } => write!(
                 f,
                 "token exchange: server answered {status}{}",
@@ -287,6 +308,11 @@ mod tests {
             Error::EmptyCommand,
             Error::CommandEmptyOutput,
             Error::CommandTimedOut {
+                after: Duration::from_secs(1),
+            },
+            Error::RefreshTimedOut {
+                step: "token exchange",
+                limit: "the caller's deadline",
                 after: Duration::from_secs(1),
             },
             Error::invalid_jwt("missing `exp`"),

@@ -125,6 +125,7 @@ impl Exchange {
                 received,
                 date,
                 iat: times.iat,
+                exp: Some(times.exp),
             },
         })
     }

@@ -3,7 +3,7 @@
 //! Nothing here reads a clock or takes a lock, so each rule is unit-tested
 //! directly with made-up times: skewed, jumped and near-expiry alike.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::jwt::JwtTimes;
 
@@ -17,6 +17,96 @@ pub(crate) const COOLDOWN_CAP: Duration = Duration::from_secs(4);
 
 /// First background retry after a failure; later ones double up to `retry_delay`.
 pub(crate) const RETRY_BASE: Duration = Duration::from_secs(1);
+
+/// Least time between the end of one exchange and the start of the next,
+/// whoever starts it: a token endpoint issuing tokens that live about a second
+/// (or that look so) costs at most about one exchange a second.
+pub(crate) const MIN_EXCHANGE_GAP: Duration = Duration::from_secs(1);
+
+/// How far a fresh token's `iat` may be from the `Date` header before the
+/// `Date` is taken for another clock's (a proxy's, a CDN's) and ignored: both
+/// have one-second resolution, and the server takes a moment to answer.
+pub(crate) const DATE_IAT_TOLERANCE: f64 = 5.0;
+
+/// Longest span an `Instant` deadline is set ahead: a configured
+/// `Duration::MAX` means "no bound", which `Instant + Duration` cannot hold.
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `now + d` for a deadline, capped at [`FAR_FUTURE`] instead of overflowing.
+pub(crate) fn deadline_after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(FAR_FUTURE))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
+/// The deadline of a refresh flight starting at `start`: the credential
+/// provider's own time limit (zero when it states none), plus `fetch_timeout`
+/// for the exchange, plus a second to install the result. Waiters wait for
+/// exactly this; the flight is the one thing that can end it earlier.
+pub(crate) fn flight_deadline(
+    start: Instant,
+    credential_limit: Option<Duration>,
+    fetch_timeout: Duration,
+) -> Instant {
+    let budget = credential_limit
+        .unwrap_or_default()
+        .saturating_add(fetch_timeout)
+        .saturating_add(Duration::from_secs(1));
+    deadline_after(start, budget)
+}
+
+/// The one pacing rule, for every trigger. After an exchange, the next one
+/// (on demand or in the background) starts no sooner than this after it
+/// ended: [`MIN_EXCHANGE_GAP`] after a productive exchange, and after `streak`
+/// unproductive ones in a row (failed, no fresher token, or a token already
+/// due for its background refresh on arrival), a jittered backoff doubling
+/// from 1 s: capped at [`COOLDOWN_CAP`] for callers (who are served the cached
+/// token meanwhile, or the cause), at `retry_delay` for the background thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pacing {
+    pub(crate) on_demand: Duration,
+    pub(crate) background: Duration,
+}
+
+pub(crate) fn pacing(streak: u32, retry_delay: Duration, r: f64) -> Pacing {
+    if streak == 0 {
+        return Pacing {
+            on_demand: MIN_EXCHANGE_GAP,
+            background: MIN_EXCHANGE_GAP,
+        };
+    }
+    let background_cap = retry_delay.max(RETRY_BASE);
+    Pacing {
+        on_demand: backoff(streak, COOLDOWN_BASE, COOLDOWN_CAP, r).max(MIN_EXCHANGE_GAP),
+        background: backoff(streak, RETRY_BASE, background_cap, r).max(MIN_EXCHANGE_GAP),
+    }
+}
+
+/// Whether an exchange moved things forward: a fresher token that is not
+/// already due for its background refresh. Anything else extends the streak
+/// that [`pacing`] backs off on, so no claim shape can make the background
+/// thread re-fetch at once.
+pub(crate) fn productive(fresher: bool, schedule: &Schedule, now: SystemTime) -> bool {
+    fresher && !schedule.refresh_delay(now).is_zero()
+}
+
+/// How long the background thread sleeps: until the token's background time
+/// (`scheduled`, none without a token) and at least until the pacing gap
+/// since the last exchange (`since_last`, none before any) has passed; after
+/// unproductive exchanges the gap alone decides.
+pub(crate) fn background_sleep(
+    scheduled: Option<Duration>,
+    streak: u32,
+    since_last: Option<Duration>,
+    gap: Duration,
+) -> Duration {
+    let paced = since_last.map_or(Duration::ZERO, |e| gap.saturating_sub(e));
+    if streak > 0 {
+        paced
+    } else {
+        scheduled.unwrap_or_default().max(paced)
+    }
+}
 
 /// The configured refresh margins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +139,25 @@ pub(crate) fn background_margin(t: &Timing, lifetime: Option<Duration>) -> Durat
 pub(crate) fn backoff(failures: u32, base: Duration, cap: Duration, r: f64) -> Duration {
     let doublings = failures.saturating_sub(1).min(30);
     let raw = base.saturating_mul(1u32 << doublings).min(cap);
-    raw.mul_f64(0.75 + 0.25 * r.clamp(0.0, 1.0))
+    let factor = 0.75 + 0.25 * r.clamp(0.0, 1.0 - f64::EPSILON);
+    // `mul_f64` panics where rounding takes `Duration::MAX` past itself.
+    Duration::try_from_secs_f64(raw.as_secs_f64() * factor)
+        .unwrap_or(raw)
+        .min(raw)
 }
 
 /// Shifts `t` by `secs` seconds (either sign), saturating at the epoch.
 pub(crate) fn shift(t: SystemTime, secs: f64) -> SystemTime {
+    if !secs.is_finite() {
+        return t;
+    }
     let d = Duration::from_secs_f64(secs.abs().min(1e10));
     if secs >= 0.0 {
-        t + d
+        t.checked_add(d).unwrap_or(t)
     } else {
-        t.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH)
+        t.checked_sub(d)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+            .max(SystemTime::UNIX_EPOCH)
     }
 }
 
@@ -80,13 +179,16 @@ pub(crate) struct ClockSample {
     pub(crate) date: Option<SystemTime>,
     /// `iat` of the token just issued.
     pub(crate) iat: Option<SystemTime>,
+    /// `exp` of the token just issued.
+    pub(crate) exp: Option<SystemTime>,
 }
 
 impl ClockSample {
     /// Bound on the error of [`estimate_offset`] for this sample: half the
     /// `Date` header's one-second resolution plus half the round trip.
     pub(crate) fn uncertainty(&self) -> Duration {
-        CLOCK_RESOLUTION + self.received.duration_since(self.sent).unwrap_or_default() / 2
+        CLOCK_RESOLUTION
+            .saturating_add(self.received.duration_since(self.sent).unwrap_or_default() / 2)
     }
 }
 
@@ -94,7 +196,11 @@ impl ClockSample {
 ///
 /// - `Date` is the primary source: second resolution, stamped while the
 ///   response was produced, so server time then lies in `[date, date + 1)`,
-///   and local time then is taken as the midpoint of the exchange.
+///   and local time then is taken as the midpoint of the exchange. But when
+///   it contradicts a fresh token's claims (see [`date_fits_claims`]), it was
+///   stamped by another clock (a proxy or CDN setting its own `Date`), and the
+///   token's `iat` stands in for it: a `Date` a day ahead would otherwise make
+///   every fresh token look expired on arrival.
 /// - Without `Date`, the `iat` of a token the server has just issued stands in
 ///   for it, but only when `iat_is_fresh` (the token is new to us: a server
 ///   that hands back a cached token would make its `iat` look like a slow clock).
@@ -105,16 +211,33 @@ impl ClockSample {
 /// Without any source, `previous` is kept.
 pub(crate) fn estimate_offset(previous: f64, s: &ClockSample, iat_is_fresh: bool) -> f64 {
     let half_trip = s.received.duration_since(s.sent).unwrap_or_default() / 2;
-    let local_mid = s.sent + half_trip;
-    let estimate = match (s.date, s.iat) {
+    let local_mid = s.sent.checked_add(half_trip).unwrap_or(s.received);
+    let fresh_iat = s.iat.filter(|_| iat_is_fresh);
+    let date = s.date.filter(|&date| match (fresh_iat, s.exp) {
+        (Some(iat), Some(exp)) => date_fits_claims(date, iat, exp),
+        _ => true,
+    });
+    let estimate = match (date, fresh_iat) {
         (Some(date), _) => signed_secs(date, local_mid) + 0.5,
-        (None, Some(iat)) if iat_is_fresh => signed_secs(iat, local_mid) + 0.5,
+        (None, Some(iat)) => signed_secs(iat, local_mid) + 0.5,
         _ => previous,
     };
     match s.iat {
         Some(iat) => estimate.max(signed_secs(iat, s.received)),
         None => estimate,
     }
+}
+
+/// Whether a `Date` header can come from the clock that issued a fresh token
+/// with these claims: a server issues a token between its `iat` and its `exp`
+/// by its own clock, give or take [`DATE_IAT_TOLERANCE`]. A `Date` outside
+/// that span was stamped by another clock (a proxy's), and the claims win.
+///
+/// A `Date` inside it wins even when far from `iat`: a server may hand out a
+/// token it issued minutes ago, whose `iat` would make it look younger than it
+/// is (and be served past its expiry) if taken for the server's clock.
+pub(crate) fn date_fits_claims(date: SystemTime, iat: SystemTime, exp: SystemTime) -> bool {
+    signed_secs(date, iat) >= -DATE_IAT_TOLERANCE && signed_secs(date, exp) <= DATE_IAT_TOLERANCE
 }
 
 /// The local time to judge a token by: the wall clock, but never earlier than
@@ -130,7 +253,7 @@ pub(crate) fn age_floor(
     received: SystemTime,
     since_receipt: Duration,
 ) -> SystemTime {
-    wall.max(received + since_receipt)
+    wall.max(received.checked_add(since_receipt).unwrap_or(wall))
 }
 
 /// A token's deadlines on the *local* wall clock, computed once at receipt so
@@ -172,7 +295,9 @@ impl Schedule {
         let expires = shift(times.exp, -offset);
         let window = on_demand_window(t, lifetime);
         let margin = background_margin(t, lifetime);
-        let margin = margin.saturating_sub(margin.mul_f64(0.1 * r.clamp(0.0, 1.0)));
+        let jitter = Duration::try_from_secs_f64(margin.as_secs_f64() * 0.1 * r.clamp(0.0, 1.0))
+            .unwrap_or_default();
+        let margin = margin.saturating_sub(jitter);
         let before = |d: Duration| expires.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH);
         Schedule {
             received,
@@ -346,6 +471,7 @@ mod tests {
             received: at(0.0),
             date: Some(at(-1.0)),
             iat: None,
+            exp: None,
         };
         assert_eq!(slow.uncertainty(), Duration::from_millis(1500));
         let sched = Schedule::new(
@@ -377,6 +503,7 @@ mod tests {
             received: at(local + 0.1),
             date: date.map(at),
             iat: iat.map(at),
+            exp: iat.map(|iat| at(iat + 900.0)),
         }
     }
 
@@ -437,5 +564,198 @@ mod tests {
             backoff(1, s(1), Duration::from_millis(200), 0.0),
             Duration::from_millis(150)
         );
+    }
+
+    #[test]
+    fn a_date_that_contradicts_a_fresh_tokens_claims_is_another_clock() {
+        let day = 86_400.0;
+        // A proxy's Date a day ahead, or a day behind: the fresh iat wins.
+        let off = estimate_offset(0.0, &sample(0.0, Some(day), Some(0.0)), true);
+        assert!(off.abs() < 1.0, "{off}");
+        let off = estimate_offset(0.0, &sample(0.0, Some(-day), Some(0.0)), true);
+        assert!(off.abs() < 1.0, "{off}");
+        // The same, with the local clock 600 s ahead of the server.
+        let off = estimate_offset(0.0, &sample(600.0, Some(day), Some(0.0)), true);
+        assert!((off + 599.5).abs() < 0.01, "{off}");
+        // Within the tolerance, Date keeps its finer reading.
+        let off = estimate_offset(0.0, &sample(0.0, Some(3.0), Some(0.0)), true);
+        assert!((off - 3.5).abs() < 0.01, "{off}");
+        // A Date within the token's validity wins even far from iat: a server
+        // handing out a token it issued 500 s ago must not make it look younger.
+        let off = estimate_offset(0.0, &sample(0.0, Some(0.0), Some(-500.0)), true);
+        assert!(off.abs() < 1.0, "{off}");
+        // A token that is not fresh says nothing about the Date.
+        let off = estimate_offset(0.0, &sample(0.0, Some(day), Some(0.0)), false);
+        assert!((off - day - 0.5).abs() < 0.01, "{off}");
+        assert!(date_fits_claims(at(0.0), at(0.0), at(900.0)));
+        assert!(date_fits_claims(at(904.0), at(0.0), at(900.0)));
+        assert!(!date_fits_claims(at(906.0), at(0.0), at(900.0)));
+        assert!(!date_fits_claims(at(-6.0), at(0.0), at(900.0)));
+    }
+
+    #[test]
+    fn pacing_is_a_second_after_a_good_exchange_and_backs_off_after_bad_ones() {
+        let p = |n, r| pacing(n, s(60), r);
+        assert_eq!(
+            p(0, 0.5),
+            Pacing {
+                on_demand: s(1),
+                background: s(1)
+            }
+        );
+        // The first backoff (0.75-1 s) is never under the one-second gap.
+        assert_eq!(
+            p(1, 0.0),
+            Pacing {
+                on_demand: s(1),
+                background: s(1)
+            }
+        );
+        assert_eq!(p(3, 0.0).on_demand, s(3));
+        assert_eq!(p(3, 0.0).background, s(3));
+        // Callers cool down at most 4 s; the thread backs off to retry_delay.
+        assert!(p(10, 0.999).on_demand < s(4));
+        assert_eq!(p(10, 0.0).background, s(45));
+        assert!(p(u32::MAX, 0.999).background < s(60));
+    }
+
+    #[test]
+    fn pacing_survives_extreme_retry_delays() {
+        for retry in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+            for n in [0, 1, 2, 40, u32::MAX] {
+                for r in [0.0, 0.5, 1.0, f64::NAN] {
+                    let p = pacing(n, retry, r);
+                    assert!(p.on_demand >= MIN_EXCHANGE_GAP && p.on_demand <= COOLDOWN_CAP);
+                    assert!(p.background >= MIN_EXCHANGE_GAP, "{retry:?} {n} {r}");
+                }
+            }
+        }
+        assert!(pacing(40, Duration::MAX, 0.0).background > s(1_000_000));
+    }
+
+    #[test]
+    fn a_token_already_due_for_its_background_refresh_is_not_productive() {
+        let t = timing();
+        let good = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.0);
+        assert!(productive(true, &good, at(0.0)));
+        assert!(!productive(false, &good, at(0.0)));
+        // No iat: the 300 s margin applies to a 120 s token, due on arrival.
+        let no_iat = JwtTimes {
+            exp: at(120.0),
+            iat: None,
+        };
+        let due = Schedule::new(no_iat, 0.0, U, at(0.0), &t, 0.0);
+        assert!(!productive(true, &due, at(0.0)));
+        // An iat a day old: a lifetime of a day, the same margin, the same verdict.
+        let old = JwtTimes {
+            exp: at(120.0),
+            iat: Some(at(-86_400.0)),
+        };
+        let due = Schedule::new(old, 0.0, U, at(0.0), &t, 0.0);
+        assert!(!productive(true, &due, at(0.0)));
+    }
+
+    #[test]
+    fn the_background_thread_sleeps_at_least_its_pacing_gap() {
+        let bs = background_sleep;
+        // Schedule first when all is well, but never within the gap.
+        assert_eq!(bs(Some(s(600)), 0, Some(s(0)), s(1)), s(600));
+        assert_eq!(bs(Some(s(0)), 0, Some(Duration::ZERO), s(1)), s(1));
+        assert_eq!(bs(Some(s(0)), 0, Some(s(5)), s(1)), Duration::ZERO);
+        assert_eq!(bs(None, 0, None, s(1)), Duration::ZERO);
+        // After unproductive exchanges the backoff alone decides.
+        assert_eq!(bs(Some(s(600)), 2, Some(s(1)), s(2)), s(1));
+        assert_eq!(bs(Some(s(0)), 3, Some(s(0)), s(4)), s(4));
+        assert_eq!(
+            bs(Some(s(0)), 3, Some(Duration::MAX), Duration::MAX),
+            Duration::ZERO
+        );
+        assert_eq!(
+            bs(Some(Duration::MAX), 0, Some(s(0)), Duration::MAX),
+            Duration::MAX
+        );
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let now = Instant::now();
+        assert_eq!(deadline_after(now, Duration::ZERO), now);
+        assert_eq!(
+            deadline_after(now, Duration::from_nanos(1)),
+            now + Duration::from_nanos(1)
+        );
+        assert_eq!(deadline_after(now, Duration::MAX), now + FAR_FUTURE);
+        let d = flight_deadline(now, None, s(30));
+        assert_eq!(d, now + s(31));
+        assert_eq!(flight_deadline(now, Some(s(30)), s(30)), now + s(61));
+        assert_eq!(flight_deadline(now, None, Duration::ZERO), now + s(1));
+        assert_eq!(
+            flight_deadline(now, Some(Duration::MAX), s(1)),
+            now + FAR_FUTURE
+        );
+        assert_eq!(flight_deadline(now, None, Duration::MAX), now + FAR_FUTURE);
+    }
+
+    #[test]
+    fn schedules_survive_extreme_margins() {
+        let ns = Duration::from_nanos(1);
+        for margin in [Duration::ZERO, ns, s(1), Duration::MAX] {
+            for window in [Duration::ZERO, ns, s(1), Duration::MAX] {
+                let t = Timing {
+                    refresh_before_expiry: margin,
+                    refresh_on_demand_within: window,
+                    retry_delay: margin,
+                };
+                for times in [
+                    token(0.0, 900.0),
+                    JwtTimes {
+                        exp: at(900.0),
+                        iat: None,
+                    },
+                    JwtTimes {
+                        exp: UNIX_EPOCH + Duration::from_secs(100_000_000_000),
+                        iat: None,
+                    },
+                ] {
+                    for r in [0.0, 0.999, 1.0] {
+                        let sched = Schedule::new(times, 0.0, U, at(0.0), &t, r);
+                        assert!(sched.refresh_at <= sched.expires);
+                        assert!(sched.background_at <= sched.expires);
+                        let _ = sched.refresh_delay(at(0.0));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn time_arithmetic_saturates_at_the_extremes() {
+        assert_eq!(backoff(1, Duration::MAX, Duration::MAX, 1.0), Duration::MAX);
+        assert!(backoff(1, Duration::MAX, Duration::MAX, 0.0) < Duration::MAX);
+        assert_eq!(backoff(5, Duration::ZERO, s(4), 0.5), Duration::ZERO);
+        assert!(
+            backoff(5, Duration::from_nanos(1), Duration::from_nanos(1), 0.0)
+                <= Duration::from_nanos(1)
+        );
+        assert_eq!(shift(at(0.0), f64::NAN), at(0.0));
+        assert_eq!(shift(at(0.0), f64::INFINITY), at(0.0));
+        assert_eq!(shift(at(0.0), -1e300), UNIX_EPOCH);
+        assert_eq!(age_floor(at(5.0), at(0.0), Duration::MAX), at(5.0));
+        let wide = ClockSample {
+            sent: UNIX_EPOCH,
+            received: at(0.0),
+            date: None,
+            iat: None,
+            exp: None,
+        };
+        let _ = wide.uncertainty();
+        let backwards = ClockSample {
+            sent: at(10.0),
+            received: at(0.0),
+            date: Some(at(5.0)),
+            iat: Some(at(5.0)),
+            exp: Some(at(905.0)),
+        };
+        assert!(estimate_offset(0.0, &backwards, true).is_finite());
     }
 }

@@ -38,8 +38,8 @@ use crate::fork::Origin;
 use crate::jitter;
 use crate::jwt::jwt_times;
 use crate::policy::{
-    age_floor, backoff, estimate_offset, Schedule, Timing, CLOCK_RESOLUTION, COOLDOWN_BASE,
-    COOLDOWN_CAP, RETRY_BASE,
+    age_floor, background_sleep, estimate_offset, flight_deadline, pacing, productive, Pacing,
+    Schedule, Timing, CLOCK_RESOLUTION,
 };
 use crate::refresher::Refresher;
 use crate::token::Token;
@@ -49,6 +49,14 @@ const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Shortest sleep of the background thread, so that no schedule can make it spin.
 const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
+
+/// Longest sleep of the background thread: it then recomputes its schedule,
+/// so that no margin (up to `Duration::MAX`) makes it sleep unbounded.
+const MAX_BACKGROUND_SLEEP: Duration = Duration::from_secs(3600);
+
+/// The steps of a refresh flight, as named in [`Error::RefreshTimedOut`].
+const STEP_CREDENTIAL: &str = "credential provider";
+const STEP_EXCHANGE: &str = "token exchange";
 
 /// Distinct providers a thread keeps a token copy for; a thread using more
 /// than this still works, taking the lock more often.
@@ -167,14 +175,23 @@ struct State {
     /// The process whose thread runs the fetch in flight: in a forked child,
     /// that thread does not exist, and the flight never ends.
     flight_origin: Origin,
+    /// When the flight in flight started, and its one deadline (see
+    /// [`flight_deadline`]): every waiter waits for exactly this.
+    flight_start: Instant,
+    flight_deadline: Instant,
+    /// The step the flight in flight is in, for the error of its waiters.
+    flight_step: &'static str,
     /// Completed fetches; waiters watch it change.
     generation: u64,
     /// How the last completed fetch ended.
     outcome: Result<(), Error>,
-    /// Consecutive fetches that failed or brought no fresher token.
+    /// Consecutive fetches that were not productive (see [`productive`]).
     failures: u32,
-    /// No on-demand fetch before this instant, and why.
-    cooldown: Option<(Instant, Error)>,
+    /// When the last fetch ended, and the gaps [`pacing`] set after it.
+    last_end: Option<Instant>,
+    pace: Pacing,
+    /// Why the last fetch was not productive, while `failures > 0`.
+    cause: Option<Error>,
     last_warning: Option<Instant>,
     stats: Stats,
 }
@@ -231,10 +248,15 @@ impl Shared {
                 offset: 0.0,
                 in_flight: false,
                 flight_origin: Origin::here(),
+                flight_start: Instant::now(),
+                flight_deadline: Instant::now(),
+                flight_step: STEP_CREDENTIAL,
                 generation: 0,
                 outcome: Ok(()),
                 failures: 0,
-                cooldown: None,
+                last_end: None,
+                pace: pacing(0, timing.retry_delay, 0.0),
+                cause: None,
                 last_warning: None,
                 stats: Stats::default(),
             }),
@@ -283,20 +305,44 @@ impl Shared {
         if let Ok(Some(token)) = CACHE.try_with(|c| c.borrow().get(self.id, version, now)) {
             return Ok(token);
         }
-        self.get_locked(now)
+        self.get_locked(now, None)
+    }
+
+    /// [`get`](Self::get), returning by `deadline` (see
+    /// [`refresh`](Self::refresh) for how a refresh is bounded by it). It
+    /// takes the `Arc` to hand a flight to a helper thread.
+    pub(crate) fn get_until(self: &Arc<Self>, deadline: Instant) -> Result<Token, Error> {
+        let now = self.clock.now();
+        // The fast path of `get`.
+        let version = self.version.load(Ordering::Acquire);
+        if let Ok(Some(token)) = CACHE.try_with(|c| c.borrow().get(self.id, version, now)) {
+            return Ok(token);
+        }
+        self.get_locked(now, Some((deadline, self)))
     }
 
     #[cold]
-    fn get_locked(&self, now: SystemTime) -> Result<Token, Error> {
+    fn get_locked(
+        &self,
+        now: SystemTime,
+        deadline: Option<(Instant, &Arc<Self>)>,
+    ) -> Result<Token, Error> {
         let st = self.state.lock();
         if let Some(c) = &st.current {
             if !c.schedule.needs_refresh(c.now(now)) {
                 let token = c.token.clone();
                 let refresh_at = c.schedule.refresh_at;
-                let refresh_at_mono = c.received_mono
-                    + refresh_at
-                        .duration_since(c.schedule.received)
-                        .unwrap_or_default();
+                // Overflow (a deadline centuries away) falls back to the
+                // receipt: the copy is then never served, and the locked
+                // path judges the token on the wall clock instead.
+                let refresh_at_mono = c
+                    .received_mono
+                    .checked_add(
+                        refresh_at
+                            .duration_since(c.schedule.received)
+                            .unwrap_or_default(),
+                    )
+                    .unwrap_or(c.received_mono);
                 let version = self.version.load(Ordering::Relaxed);
                 drop(st);
                 let slot = Slot {
@@ -312,7 +358,7 @@ impl Shared {
                 return Ok(token);
             }
         }
-        self.refresh(st, Want::Fresh, Trigger::OnDemand)
+        self.refresh(st, Want::Fresh, Trigger::OnDemand, deadline)
     }
 
     /// Marks `rejected` unusable if it is still the current token.
@@ -360,27 +406,21 @@ impl Shared {
         let wall = self.clock.now();
         let st = self.state.lock();
         let now = st.now(wall);
-        let delay = if st.failures > 0 {
-            backoff(
-                st.failures,
-                RETRY_BASE,
-                self.timing.retry_delay,
-                jitter::unit(),
-            )
-        } else {
-            match &st.current {
-                Some(c) => c.schedule.refresh_delay(now),
-                None => Duration::ZERO,
-            }
-        };
-        (delay.max(MIN_BACKGROUND_SLEEP), st.generation)
+        let scheduled = st.current.as_ref().map(|c| c.schedule.refresh_delay(now));
+        let since_last = st.last_end.map(|t| t.elapsed());
+        let delay = background_sleep(scheduled, st.failures, since_last, st.pace.background);
+        (
+            delay.clamp(MIN_BACKGROUND_SLEEP, MAX_BACKGROUND_SLEEP),
+            st.generation,
+        )
     }
 
     /// The background thread's refresh: skipped if any fetch completed since
     /// it was scheduled, since the schedule must then be recomputed.
     pub(crate) fn refresh_in_background(&self, scheduled_after: u64) {
         let st = self.state.lock();
-        if let Err(e) = self.refresh(st, Want::After(scheduled_after), Trigger::Background) {
+        let want = Want::After(scheduled_after);
+        if let Err(e) = self.refresh(st, want, Trigger::Background, None) {
             log::debug!("background refresh: {e}");
         }
     }
@@ -395,59 +435,149 @@ impl Shared {
         }
     }
 
+    /// Brings about `want`, leading a flight or waiting for the one in flight.
+    ///
+    /// # Deadlines
+    /// A caller's `deadline` (none for `get_token`) bounds everything it
+    /// waits for: a flight in flight, or the pacing gap before the next one.
+    /// A flight has its own deadline, set when it starts ([`flight_deadline`])
+    /// and stored in the state; waiters wait until the earlier of the two, and
+    /// once it has passed new callers do not wait again: they get the cached
+    /// token while usable, else [`Error::RefreshTimedOut`] naming the step and
+    /// the limit. A caller whose deadline comes before the flight's would have
+    /// to block past it while leading, so its flight runs on a helper thread
+    /// and it waits with its deadline; the flight runs on and serves later
+    /// callers. Background flights and callers without a deadline lead
+    /// inline.
     fn refresh(
         &self,
         mut st: MutexGuard<'_, State>,
         want: Want,
         trigger: Trigger,
+        caller: Option<(Instant, &Arc<Self>)>,
     ) -> Result<Token, Error> {
-        let now = st.now(self.clock.now());
-        if !self.wanted(&st, &want, now) {
-            return self.settle(&mut st, now);
-        }
-        if st.in_flight && !st.flight_origin.forked() {
-            return self.wait_for_flight(st);
-        }
-        if trigger == Trigger::OnDemand {
-            if let Some((until, cause)) = &st.cooldown {
-                if Instant::now() < *until {
-                    let cause = cause.clone();
-                    return self.fallback(&mut st, now, cause);
+        let deadline = caller.map(|(d, _)| d);
+        loop {
+            let now = st.now(self.clock.now());
+            if !self.wanted(&st, &want, now) {
+                return self.settle(&mut st, now);
+            }
+            if st.in_flight && !st.flight_origin.forked() {
+                return self.wait_for_flight(st, deadline, true);
+            }
+            if trigger == Trigger::OnDemand {
+                let mono = Instant::now();
+                // Overflow cannot happen (the gap is at most a few seconds);
+                // it would mean no pacing.
+                let paced_until = st
+                    .last_end
+                    .and_then(|t| t.checked_add(st.pace.on_demand))
+                    .filter(|&until| mono < until);
+                if let Some(until) = paced_until {
+                    if st.failures > 0 {
+                        let cause = st.cause.clone().unwrap_or(Error::BadResponse {
+                            reason: "token endpoint is cooling down".into(),
+                        });
+                        return self.fallback(&mut st, now, cause);
+                    }
+                    // Paced after a productive exchange (its token rejected or
+                    // aged within a second of receipt): serve the token while
+                    // usable, else wait out the gap.
+                    if let Some(c) = st.current.as_ref().filter(|c| c.schedule.usable(now)) {
+                        return Ok(c.token.clone());
+                    }
+                    let wake = deadline.map_or(until, |d| d.min(until));
+                    if mono >= wake {
+                        let cause = Error::RefreshTimedOut {
+                            step: "pacing gap",
+                            limit: "the caller's deadline",
+                            after: Duration::ZERO,
+                        };
+                        return self.fallback(&mut st, now, cause);
+                    }
+                    let _ = self.fetched.wait_until(&mut st, wake);
+                    continue;
                 }
             }
+            let start = Instant::now();
+            st.in_flight = true;
+            st.flight_origin = Origin::here();
+            st.flight_start = start;
+            st.flight_deadline =
+                flight_deadline(start, self.credential.time_limit(), self.fetch_timeout);
+            st.flight_step = STEP_CREDENTIAL;
+            st.stats.fetches_started += 1;
+            match trigger {
+                Trigger::OnDemand => st.stats.on_demand += 1,
+                Trigger::Background => st.stats.background += 1,
+            }
+            if let Some((_, this)) = caller.filter(|&(d, _)| d < st.flight_deadline) {
+                let shared = Arc::clone(this);
+                let helper = std::thread::Builder::new()
+                    .name("tinker-flight".into())
+                    .stack_size(crate::refresher::STACK_SIZE)
+                    .spawn(move || {
+                        let mut st = shared.state.lock();
+                        shared.fly(&mut st, trigger);
+                    });
+                match helper {
+                    Ok(_) => return self.wait_for_flight(st, deadline, false),
+                    Err(e) => log::debug!("no helper thread ({e}); refreshing inline"),
+                }
+            }
+            self.fly(&mut st, trigger);
+            let now = st.now(self.clock.now());
+            return self.settle(&mut st, now);
         }
-        st.in_flight = true;
-        st.flight_origin = Origin::here();
-        st.stats.fetches_started += 1;
-        match trigger {
-            Trigger::OnDemand => st.stats.on_demand += 1,
-            Trigger::Background => st.stats.background += 1,
-        }
-        let result = MutexGuard::unlocked(&mut st, || self.fetch());
+    }
+
+    /// Runs the flight marked in `st` (lock released for the I/O), installs
+    /// its result and wakes the waiters. Panics in the I/O are caught in
+    /// [`fetch`](Self::fetch), so the flight always ends.
+    fn fly(&self, st: &mut MutexGuard<'_, State>, trigger: Trigger) {
+        let result = MutexGuard::unlocked(st, || self.fetch());
         let received_mono = Instant::now();
         let now = self.clock.now();
-        self.install(&mut st, result, now, received_mono, trigger);
+        self.install(st, result, now, received_mono, trigger);
         st.in_flight = false;
         st.generation += 1;
         self.fetched.notify_all();
-        let now = st.now(now);
-        self.settle(&mut st, now)
     }
 
-    /// Waits for the fetch in flight and shares its outcome.
-    fn wait_for_flight(&self, mut st: MutexGuard<'_, State>) -> Result<Token, Error> {
-        st.stats.waits += 1;
+    /// Waits for the flight in flight, until its deadline or the caller's,
+    /// whichever comes first, and shares its outcome. A caller arriving after
+    /// the flight's deadline does not wait at all.
+    fn wait_for_flight(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        deadline: Option<Instant>,
+        count: bool,
+    ) -> Result<Token, Error> {
+        if count {
+            st.stats.waits += 1;
+        }
         let generation = st.generation;
-        let deadline = Instant::now() + self.fetch_timeout + Duration::from_secs(1);
+        let flight_deadline = st.flight_deadline;
+        let wake = deadline.map_or(flight_deadline, |d| d.min(flight_deadline));
         while st.generation == generation {
-            if self.fetched.wait_until(&mut st, deadline).timed_out() {
+            if self.fetched.wait_until(&mut st, wake).timed_out() {
                 break;
             }
         }
         let now = st.now(self.clock.now());
         if st.generation == generation {
-            let after = self.fetch_timeout;
-            return self.fallback(&mut st, now, Error::Timeout { after });
+            let mono = Instant::now();
+            let limit = if mono >= flight_deadline {
+                "its deadline (credential time limit + fetch_timeout + 1 s)"
+            } else {
+                "the caller's deadline"
+            };
+            let cause = Error::RefreshTimedOut {
+                step: st.flight_step,
+                limit,
+                after: mono.saturating_duration_since(st.flight_start),
+            };
+            return self.fallback(&mut st, now, cause);
         }
         self.settle(&mut st, now)
     }
@@ -460,6 +590,7 @@ impl Shared {
                 during: "credential provider",
             })??
             .ok_or(Error::MissingCredential)?;
+        self.state.lock().flight_step = STEP_EXCHANGE;
         catch_unwind(AssertUnwindSafe(|| {
             self.exchange.fetch(credential.as_str(), &self.clock)
         }))
@@ -501,12 +632,14 @@ impl Shared {
                     self.set_current(st, token, schedule, received_mono);
                 }
                 st.outcome = Ok(());
-                if fresher && !schedule.needs_refresh(now) {
+                if productive(fresher, &schedule, now) {
                     st.failures = 0;
-                    st.cooldown = None;
+                    st.cause = None;
+                    self.paced(st);
                 } else {
-                    // Rule: a token no fresher than the last (or one already due)
-                    // must not trigger another exchange at once.
+                    // Rule: a token no fresher than the last (or one already due
+                    // for its background refresh) must not trigger another
+                    // exchange at once, whoever would start it.
                     let reason = if fresher {
                         "token endpoint issued a token already inside its refresh window"
                     } else {
@@ -533,8 +666,14 @@ impl Shared {
 
     fn note_failure(&self, st: &mut State, cause: Error) {
         st.failures = st.failures.saturating_add(1);
-        let pause = backoff(st.failures, COOLDOWN_BASE, COOLDOWN_CAP, jitter::unit());
-        st.cooldown = Some((Instant::now() + pause, cause));
+        st.cause = Some(cause);
+        self.paced(st);
+    }
+
+    /// Starts the pacing gap after the fetch that just ended.
+    fn paced(&self, st: &mut State) {
+        st.last_end = Some(Instant::now());
+        st.pace = pacing(st.failures, self.timing.retry_delay, jitter::unit());
     }
 
     /// Logs at most one warning per `WARN_INTERVAL`. Error texts never hold secrets.
@@ -561,8 +700,8 @@ impl Shared {
             Ok(()) => match &st.current {
                 Some(c) if c.schedule.usable(now) => Ok(c.token.clone()),
                 _ => {
-                    let cause = match &st.cooldown {
-                        Some((_, cause)) => cause.clone(),
+                    let cause = match &st.cause {
+                        Some(cause) => cause.clone(),
                         None => Error::BadResponse {
                             reason: "token endpoint issued a token that is already expired".into(),
                         },
@@ -689,6 +828,16 @@ impl AuthTokenProvider for JwtAuthProvider {
     /// Never returns `Ok(None)`.
     fn get_token(&self) -> Result<Option<Token>, Error> {
         self.shared.get().map(Some)
+    }
+
+    /// As [`get_token`](Self::get_token), returning by `deadline`: a refresh
+    /// in flight is waited for only until then (it runs on, and serves later
+    /// callers), and one this call would start runs on a helper thread if it
+    /// may outlast the deadline. Fails with [`Error::RefreshTimedOut`] (or
+    /// [`Error::Expired`] carrying it) when the deadline comes first and no
+    /// usable token is cached.
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        self.shared.get_until(deadline).map(Some)
     }
 
     /// Marks `token` unusable if it is still the current one, so that the next

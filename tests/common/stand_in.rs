@@ -85,6 +85,27 @@ pub enum Mode {
     Reset,
     /// `200` with a 4 MiB body: `{"jwt":"<valid token>","pad":"xxx..."}`.
     Oversized,
+    /// `200` with a correctly signed JWT whose `iat`/`exp` follow the shape.
+    Claims(ClaimShape),
+}
+
+/// Claims minted in [`Mode::Claims`], relative to the server's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimShape {
+    /// `exp = now + secs`, no `iat`.
+    NoIat(i64),
+    /// `exp = now + secs`, `iat = exp + 100`: issued after it expires.
+    IatAfterExp(i64),
+    /// `exp = now + secs`, `iat` a day old.
+    OldIat(i64),
+    /// `exp` 30 s in the past, `iat` 90 s ago.
+    ExpPast,
+    /// `exp = now + secs`, `iat = now` (a lifetime of `secs`).
+    Lifetime(i64),
+    /// `exp` in the year 30000, `iat = now`.
+    Year30000,
+    /// Fractional `iat = now + 0.25` and `exp = now + secs + 0.75`.
+    Float(i64),
 }
 
 /// Start-up settings for [`StandIn::start_with`].
@@ -142,6 +163,7 @@ impl StandIn {
             mode: Mutex::new(Mode::Healthy),
             lifetime: Mutex::new(cfg.lifetime),
             skew_secs: AtomicI64::new(cfg.skew_secs),
+            date_skew_secs: AtomicI64::new(0),
             fail_every: AtomicU64::new(0),
             last_token: Mutex::new(None),
             next_jti: AtomicU64::new(1),
@@ -202,6 +224,12 @@ impl StandIn {
     /// Sets the offset of the server's clock from system time.
     pub fn set_skew_secs(&self, s: i64) {
         self.shared.skew_secs.store(s, Ordering::SeqCst);
+    }
+
+    /// Shifts the `Date` header (only) from the server's clock, as a proxy or
+    /// CDN stamping its own clock would; tokens still follow the server's.
+    pub fn set_date_skew_secs(&self, s: i64) {
+        self.shared.date_skew_secs.store(s, Ordering::SeqCst);
     }
 
     /// Makes every `n`th protected request (by [`StandIn::protected_total`])
@@ -427,6 +455,8 @@ struct Shared {
     mode: Mutex<Mode>,
     lifetime: Mutex<Duration>,
     skew_secs: AtomicI64,
+    /// Offset of the `Date` header from the server's clock (a proxy's own clock).
+    date_skew_secs: AtomicI64,
     fail_every: AtomicU64,
     /// Token of the last healthy exchange, for [`Mode::SameToken`].
     last_token: Mutex<Option<String>>,
@@ -522,6 +552,36 @@ impl Shared {
         sign_hs256(&claims, &self.secret)
     }
 
+    fn mint_shape(&self, shape: ClaimShape) -> String {
+        let now = self.now_secs();
+        let jti = self.next_jti.fetch_add(1, Ordering::SeqCst).to_string();
+        let claims = match shape {
+            ClaimShape::NoIat(s) => json!({ "sub": SUBJECT, "exp": now + s, "jti": jti }),
+            ClaimShape::IatAfterExp(s) => {
+                json!({ "sub": SUBJECT, "iat": now + s + 100, "exp": now + s, "jti": jti })
+            }
+            ClaimShape::OldIat(s) => {
+                json!({ "sub": SUBJECT, "iat": now - 86_400, "exp": now + s, "jti": jti })
+            }
+            ClaimShape::ExpPast => {
+                json!({ "sub": SUBJECT, "iat": now - 90, "exp": now - 30, "jti": jti })
+            }
+            ClaimShape::Lifetime(s) => {
+                json!({ "sub": SUBJECT, "iat": now, "exp": now + s, "jti": jti })
+            }
+            ClaimShape::Year30000 => {
+                json!({ "sub": SUBJECT, "iat": now, "exp": 884_541_340_800_i64, "jti": jti })
+            }
+            ClaimShape::Float(s) => json!({
+                "sub": SUBJECT,
+                "iat": now as f64 + 0.25,
+                "exp": (now + s) as f64 + 0.75,
+                "jti": jti,
+            }),
+        };
+        sign_hs256(&claims, &self.secret)
+    }
+
     /// Mints a token with the current lifetime and remembers it.
     fn mint_current(&self) -> String {
         let lifetime = *lock(&self.lifetime);
@@ -590,6 +650,10 @@ impl Shared {
                 }
                 Mode::Rejected => Response::detail(401, "API key revoked"),
                 Mode::Reset => return Action::Close,
+                Mode::Claims(shape) => {
+                    let token = self.mint_shape(shape);
+                    self.jwt_ok(token)
+                }
                 Mode::Oversized => {
                     let token = self.mint(*lock(&self.lifetime));
                     let mut body = format!(r#"{{"jwt":"{token}","pad":""#).into_bytes();
@@ -721,7 +785,11 @@ fn write_response(
         "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         resp.status,
         reason(resp.status),
-        http_date(shared.now_secs()),
+        http_date(
+            shared
+                .now_secs()
+                .saturating_add(shared.date_skew_secs.load(Ordering::SeqCst))
+        ),
         resp.body.len(),
     );
     for (name, value) in &resp.headers {
