@@ -28,6 +28,11 @@ pub(crate) const MIN_EXCHANGE_GAP: Duration = Duration::from_secs(1);
 /// have one-second resolution, and the server takes a moment to answer.
 pub(crate) const DATE_IAT_TOLERANCE: f64 = 5.0;
 
+/// How far past a fresh token's `exp` a `Date` must be (or the token's
+/// lifetime, if longer) to be taken for another clock's rather than for a
+/// server issuing dead tokens. See [`date_fits_claims`].
+pub(crate) const FOREIGN_CLOCK_AFTER_EXP: Duration = Duration::from_secs(3600);
+
 /// Longest span an `Instant` deadline is set ahead: a configured
 /// `Duration::MAX` means "no bound", which `Instant + Duration` cannot hold.
 pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 86_400);
@@ -229,15 +234,22 @@ pub(crate) fn estimate_offset(previous: f64, s: &ClockSample, iat_is_fresh: bool
 }
 
 /// Whether a `Date` header can come from the clock that issued a fresh token
-/// with these claims: a server issues a token between its `iat` and its `exp`
-/// by its own clock, give or take [`DATE_IAT_TOLERANCE`]. A `Date` outside
-/// that span was stamped by another clock (a proxy's), and the claims win.
+/// with these claims. A server issues a token at its `iat` by its own clock,
+/// give or take [`DATE_IAT_TOLERANCE`], so a `Date` before that was stamped by
+/// another clock. A `Date` after `exp` means one of two things: a server that
+/// issued a token already dead (the `Date` is right, and the token must not be
+/// served), or a proxy whose clock is far ahead (the claims are right). Only a
+/// `Date` more than [`FOREIGN_CLOCK_AFTER_EXP`] (or the token's lifetime, if
+/// longer) past `exp` is taken for another clock; closer than that, `Date` wins.
 ///
-/// A `Date` inside it wins even when far from `iat`: a server may hand out a
-/// token it issued minutes ago, whose `iat` would make it look younger than it
-/// is (and be served past its expiry) if taken for the server's clock.
+/// A `Date` between `iat` and `exp` wins even when far from `iat`: a server may
+/// hand out a token it issued minutes ago, whose `iat` would make it look
+/// younger than it is (and be served past its expiry) if taken for the
+/// server's clock.
 pub(crate) fn date_fits_claims(date: SystemTime, iat: SystemTime, exp: SystemTime) -> bool {
-    signed_secs(date, iat) >= -DATE_IAT_TOLERANCE && signed_secs(date, exp) <= DATE_IAT_TOLERANCE
+    let lifetime = signed_secs(exp, iat).max(0.0);
+    let past_exp = FOREIGN_CLOCK_AFTER_EXP.as_secs_f64().max(lifetime);
+    signed_secs(date, iat) >= -DATE_IAT_TOLERANCE && signed_secs(date, exp) <= past_exp
 }
 
 /// The local time to judge a token by: the wall clock, but never earlier than
@@ -589,7 +601,19 @@ mod tests {
         assert!((off - day - 0.5).abs() < 0.01, "{off}");
         assert!(date_fits_claims(at(0.0), at(0.0), at(900.0)));
         assert!(date_fits_claims(at(904.0), at(0.0), at(900.0)));
-        assert!(!date_fits_claims(at(906.0), at(0.0), at(900.0)));
+        // Past exp by less than an hour: a dead token, not a foreign clock.
+        assert!(date_fits_claims(at(906.0), at(0.0), at(900.0)));
+        assert!(date_fits_claims(at(900.0 + 3600.0), at(0.0), at(900.0)));
+        assert!(!date_fits_claims(at(900.0 + 3601.0), at(0.0), at(900.0)));
+        // A day-long token: its lifetime is the bound.
+        assert!(date_fits_claims(at(2.0 * 86_400.0), at(0.0), at(86_400.0)));
+        assert!(!date_fits_claims(
+            at(2.0 * 86_400.0 + 1.0),
+            at(0.0),
+            at(86_400.0)
+        ));
+        // A proxy a day ahead of a 900 s token.
+        assert!(!date_fits_claims(at(86_400.0), at(0.0), at(900.0)));
         assert!(!date_fits_claims(at(-6.0), at(0.0), at(900.0)));
     }
 

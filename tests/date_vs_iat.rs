@@ -68,3 +68,19 @@ fn short_tokens_behind_a_proxy_a_day_ahead_refresh_as_usual() {
 fn short_tokens_behind_a_proxy_a_day_behind_refresh_as_usual() {
     short_tokens_refresh_as_usual(-86_400);
 }
+
+#[test]
+fn a_token_issued_already_expired_is_never_served() {
+    // The server's own Date is honest; the token it issues expired 30 s ago
+    // (iat 90 s ago). That is a dead token, not a proxy's foreign clock.
+    let server = StandIn::start_with(StandInConfig::default());
+    server.set_mode(common::stand_in::Mode::Claims(
+        common::stand_in::ClaimShape::ExpPast,
+    ));
+    let err = JwtAuthProvider::builder(server.url())
+        .api_key(server.api_key())
+        .background_refresh(false)
+        .build()
+        .expect_err("a token the server already rejects is not served");
+    assert!(matches!(err, tinker_auth::Error::Expired { .. }), "{err:?}");
+}
