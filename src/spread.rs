@@ -1,0 +1,278 @@
+//! When the background thread refreshes a token: spread across a fleet.
+//!
+//! A training job starts hundreds of processes at once, each with its own
+//! provider, and each gets its first token at the same moment. If every
+//! provider then refreshed at the same point of each token's life, plus a
+//! little jitter, the fleet would hit the token endpoint in bursts for hours.
+//!
+//! The rule here makes the spread once, when providers may be in step, and
+//! keeps it:
+//!
+//! - A token's background refresh lies in its *window*: from half its lifetime
+//!   to the point that still leaves `min(refresh_before_expiry, 2/5 of the
+//!   lifetime)` (by default twice the on-demand window) for retries before
+//!   `get_token` would refresh on demand.
+//! - A [`Draw::Routine`] refresh (the previous one went as planned) happens at
+//!   the window's midpoint, with no jitter: a fleet already spread stays
+//!   spread, and its providers each make `lifetime / midpoint` exchanges per
+//!   lifetime (about 1.46 for a 900 s token).
+//! - A [`Draw::Spread`] refresh (a provider's first token, or the first after a
+//!   failure or an on-demand refresh: the moments when a fleet may be in step)
+//!   is drawn uniformly from a whole period, `midpoint` long, ending at the
+//!   window's late edge. Providers started together (or recovering together
+//!   from an outage) thus refresh at phases spread evenly over one period, and
+//!   the routine refreshes that follow keep those phases.
+//!
+//! Jittering every routine refresh would not spread the fleet further: it
+//! only adds noise, so that the busiest few seconds of a day hold twice the
+//! mean rate or more. Tested by simulation below.
+
+use std::time::Duration;
+
+use crate::policy::Timing;
+
+/// How a token's background refresh time is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Draw {
+    /// The window's midpoint: the previous refresh went as planned.
+    Routine,
+    /// Uniform over one period ending at the window's late edge: the first
+    /// token, or the first after a failed, skipped or on-demand refresh.
+    Spread,
+}
+
+/// The ages (time since issue) between which the background thread refreshes
+/// a token of this lifetime: `[lifetime / 2, lifetime - min(refresh_before_expiry,
+/// 2 * lifetime / 5)]`. The late edge is never before the early one.
+pub(crate) fn refresh_window(t: &Timing, lifetime: Duration) -> (Duration, Duration) {
+    let early = lifetime / 2;
+    let late_margin = t.refresh_before_expiry.min(lifetime / 5 * 2);
+    let late = lifetime.saturating_sub(late_margin).max(early);
+    (early, late)
+}
+
+/// The age at which the background thread refreshes a token of this
+/// lifetime, for a sample `r` in `[0, 1)` (used only by [`Draw::Spread`]).
+pub(crate) fn background_age(t: &Timing, lifetime: Duration, draw: Draw, r: f64) -> Duration {
+    let (early, late) = refresh_window(t, lifetime);
+    // No overflow: both are at most `lifetime`, so their half-sum is too.
+    let period = early / 2 + late / 2;
+    match draw {
+        Draw::Routine => period,
+        Draw::Spread => {
+            let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
+            // `late - period * (1 - r)`: from `late - period` to `late`.
+            let back = Duration::try_from_secs_f64(period.as_secs_f64() * (1.0 - r))
+                .unwrap_or(period)
+                .min(period);
+            late.saturating_sub(back)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(before: u64) -> Timing {
+        Timing {
+            refresh_before_expiry: Duration::from_secs(before),
+            refresh_on_demand_within: Duration::from_secs(60),
+            retry_delay: Duration::from_secs(60),
+        }
+    }
+
+    fn s(secs: f64) -> Duration {
+        Duration::from_secs_f64(secs)
+    }
+
+    #[test]
+    fn the_window_runs_from_half_the_lifetime_to_twice_the_on_demand_window() {
+        let t = timing(120);
+        assert_eq!(refresh_window(&t, s(900.0)), (s(450.0), s(780.0)));
+        // Short tokens: 2/5 of the lifetime is left, twice the on-demand fifth.
+        assert_eq!(refresh_window(&t, s(6.0)), (s(3.0), s(3.6)));
+        // A larger margin moves the late edge, never before the early one.
+        assert_eq!(refresh_window(&timing(300), s(900.0)), (s(450.0), s(600.0)));
+        assert_eq!(
+            refresh_window(&timing(10_000), s(900.0)),
+            (s(450.0), s(540.0))
+        );
+    }
+
+    #[test]
+    fn routine_refreshes_at_the_midpoint_and_spread_ones_cover_a_period() {
+        let t = timing(120);
+        let l = s(900.0);
+        assert_eq!(background_age(&t, l, Draw::Routine, 0.3), s(615.0));
+        assert_eq!(background_age(&t, l, Draw::Spread, 0.0), s(165.0));
+        assert_eq!(background_age(&t, l, Draw::Spread, 0.5), s(472.5));
+        let top = background_age(&t, l, Draw::Spread, 0.999_999);
+        assert!(top <= s(780.0) && top > s(779.9), "{top:?}");
+    }
+
+    #[test]
+    fn every_input_extreme_gives_an_age_within_the_lifetime() {
+        let knobs = [Duration::ZERO, Duration::from_nanos(1), Duration::MAX];
+        let lifetimes = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            s(1.0),
+            Duration::MAX,
+        ];
+        let samples = [0.0, 0.5, 0.999, 1.0, -1.0, f64::NAN, f64::INFINITY];
+        for before in knobs {
+            for lifetime in lifetimes {
+                let t = Timing {
+                    refresh_before_expiry: before,
+                    refresh_on_demand_within: before,
+                    retry_delay: before,
+                };
+                let (early, late) = refresh_window(&t, lifetime);
+                assert!(early <= late && late <= lifetime);
+                for r in samples {
+                    for draw in [Draw::Routine, Draw::Spread] {
+                        let age = background_age(&t, lifetime, draw, r);
+                        assert!(age <= late, "{before:?} {lifetime:?} {r} {draw:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A seeded xorshift64* source, so the simulation is the same every run.
+    struct Seeded(u64);
+
+    impl Seeded {
+        fn unit(&mut self) -> f64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// What a simulated fleet did: the busiest bin after the first lifetime
+    /// against the mean bin there, and exchanges per provider per lifetime.
+    struct Figures {
+        peak_to_mean: f64,
+        per_lifetime: f64,
+    }
+
+    /// Providers started together, each refreshing at `next(age_draw)` after
+    /// receiving a token that lives `lifetime`; the token endpoint answers at
+    /// once. Counts exchanges in bins of `bin` over `horizon`.
+    fn fleet(
+        providers: usize,
+        lifetime: f64,
+        horizon: f64,
+        bin: f64,
+        seed: u64,
+        mut next: impl FnMut(bool, &mut Seeded) -> f64,
+    ) -> Figures {
+        let mut rng = Seeded(seed);
+        let bins = (horizon / bin).ceil() as usize;
+        let mut counts = vec![0u32; bins];
+        let mut exchanges = 0u64;
+        for _ in 0..providers {
+            let mut t = next(true, &mut rng);
+            while t < horizon {
+                counts[(t / bin) as usize] += 1;
+                exchanges += 1;
+                t += next(false, &mut rng);
+            }
+        }
+        let after = &counts[(lifetime / bin).ceil() as usize..];
+        let mean = after.iter().map(|&c| f64::from(c)).sum::<f64>() / after.len() as f64;
+        let peak = f64::from(*after.iter().max().unwrap());
+        Figures {
+            peak_to_mean: peak / mean,
+            per_lifetime: exchanges as f64 / providers as f64 / (horizon / lifetime),
+        }
+    }
+
+    fn ours(lifetime: f64) -> impl FnMut(bool, &mut Seeded) -> f64 {
+        let t = timing(120);
+        let l = s(lifetime);
+        move |first, rng| {
+            let draw = if first { Draw::Spread } else { Draw::Routine };
+            background_age(&t, l, draw, rng.unit()).as_secs_f64()
+        }
+    }
+
+    /// The schedule this crate used before: `exp - min(300 s, L/2) * (1 - U(0, 0.1))`.
+    fn before(lifetime: f64) -> impl FnMut(bool, &mut Seeded) -> f64 {
+        move |_, rng| lifetime - (300f64).min(lifetime / 2.0) * (1.0 - 0.1 * rng.unit())
+    }
+
+    /// The Python SDK's (tinker 0.38): `L * U(0.45, 0.55)`.
+    fn python_sdk(lifetime: f64) -> impl FnMut(bool, &mut Seeded) -> f64 {
+        move |_, rng| lifetime * (0.45 + 0.1 * rng.unit())
+    }
+
+    /// A schedule: the next refresh's delay, given whether it is the first.
+    type Schedule = Box<dyn FnMut(bool, &mut Seeded) -> f64>;
+
+    /// Runs `schedule` for five seeds and returns the worst figures.
+    fn worst(
+        providers: usize,
+        lifetime: f64,
+        horizon: f64,
+        bin: f64,
+        schedule: impl Fn(f64) -> Schedule,
+    ) -> Figures {
+        (1..=5u64)
+            .map(|seed| {
+                let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                fleet(providers, lifetime, horizon, bin, seed, schedule(lifetime))
+            })
+            .fold(
+                Figures {
+                    peak_to_mean: 0.0,
+                    per_lifetime: 0.0,
+                },
+                |a, b| Figures {
+                    peak_to_mean: a.peak_to_mean.max(b.peak_to_mean),
+                    per_lifetime: a.per_lifetime.max(b.per_lifetime),
+                },
+            )
+    }
+
+    #[test]
+    fn a_thousand_providers_with_900_s_tokens_stay_spread_for_a_day() {
+        let run = |name: &str, f: fn(f64) -> Schedule| {
+            let w = worst(1000, 900.0, 86_400.0, 10.0, f);
+            println!(
+                "900 s tokens, 1000 providers, 24 h, {name}: busiest 10 s {:.2}x the mean \
+                 after the first lifetime, {:.2} exchanges per provider per lifetime",
+                w.peak_to_mean, w.per_lifetime
+            );
+            w
+        };
+        let w = run("this crate", |l| Box::new(ours(l)));
+        run("before", |l| Box::new(before(l)));
+        run("python sdk", |l| Box::new(python_sdk(l)));
+        assert!(w.peak_to_mean <= 2.0, "{:.2}", w.peak_to_mean);
+        assert!(w.per_lifetime <= 1.6, "{:.2}", w.per_lifetime);
+    }
+
+    #[test]
+    fn two_hundred_providers_with_6_s_tokens_spread_within_a_lifetime() {
+        let run = |name: &str, f: fn(f64) -> Schedule| {
+            let w = worst(200, 6.0, 36.0, 0.25, f);
+            println!(
+                "6 s tokens, 200 providers, 36 s, {name}: busiest 0.25 s {:.2}x the mean \
+                 after the first lifetime, {:.2} exchanges per provider per lifetime",
+                w.peak_to_mean, w.per_lifetime
+            );
+            w
+        };
+        let w = run("this crate", |l| Box::new(ours(l)));
+        run("before", |l| Box::new(before(l)));
+        run("python sdk", |l| Box::new(python_sdk(l)));
+        assert!(w.peak_to_mean <= 3.0, "{:.2}", w.peak_to_mean);
+        assert!(w.per_lifetime <= 2.0, "{:.2}", w.per_lifetime);
+    }
+}
