@@ -3,8 +3,6 @@
 //! error lines, help, and `inspect`.
 #![cfg(feature = "cli")]
 
-mod common;
-
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::stand_in::{verify_hs256, Mode, StandIn, StandInConfig, SUBJECT};
+use testkit::stand_in::{verify_hs256, Mode, StandIn, StandInConfig, SUBJECT};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tinker-auth");
 

@@ -7,7 +7,6 @@
 //! `cargo rustc --lib --features ffi --crate-type staticlib` in the same target
 //! directory (cargo holds no lock on it while tests run), reusing the compiled
 //! dependencies: only `tinker_auth` itself is compiled again.
-mod common;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,8 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::stand_in::{verify_hs256, StandIn, StandInConfig, SUBJECT};
 use serde_json::Value;
+use testkit::stand_in::{verify_hs256, StandIn, StandInConfig, SUBJECT};
 
 struct StaticLib {
     path: PathBuf,

@@ -2,12 +2,11 @@
 //! and `UINT64_MAX`: refused with `TINKER_AUTH_ERR_INVALID_ARGUMENT` and a
 //! message naming the field, or a working provider. Nothing panics.
 #![cfg(feature = "ffi")]
-mod common;
 
 use std::ffi::CStr;
 use std::time::Duration;
 
-use common::*;
+use testkit::*;
 use tinker_auth::ffi::*;
 
 type Field = fn(&mut TinkerAuthOptions) -> &mut u64;
