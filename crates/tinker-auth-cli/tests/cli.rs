@@ -1,7 +1,6 @@
 //! The `tinker-auth` binary against the loopback stand-in: the JWT cache
 //! (reuse, `--min-runway`, `--no-cache`, corruption, permissions), exit codes,
 //! error lines, help, and `inspect`.
-#![cfg(feature = "cli")]
 
 use std::fs;
 use std::io::Write;
