@@ -76,6 +76,12 @@ pub struct Gate {
     release_rx: Receiver<()>,
 }
 
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Gate {
     /// A closed gate.
     pub fn new() -> Self {

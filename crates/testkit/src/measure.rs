@@ -197,6 +197,12 @@ pub struct LockedPath {
     state: Mutex<(SystemTime, SystemTime, Token)>,
 }
 
+impl Default for LockedPath {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl LockedPath {
     /// A fresh token, due an hour from now.
     pub fn new() -> Self {

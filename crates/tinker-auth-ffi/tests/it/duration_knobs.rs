@@ -1,13 +1,12 @@
 //! Every duration of the C options struct at 0, 1 (ms, its smallest step)
 //! and `UINT64_MAX`: refused with `TINKER_AUTH_ERR_INVALID_ARGUMENT` and a
 //! message naming the field, or a working provider. Nothing panics.
-#![cfg(feature = "ffi")]
 
 use std::ffi::CStr;
 use std::time::Duration;
 
 use testkit::*;
-use tinker_auth::ffi::*;
+use tinker_auth_ffi::*;
 
 type Field = fn(&mut TinkerAuthOptions) -> &mut u64;
 

@@ -1,12 +1,14 @@
-//! The C ABI from C: builds the static library (`--features ffi`), compiles the
-//! programs in `tests/c/` with the system `cc` against `include/tinker_auth.h`,
-//! and runs them against the loopback stand-in server.
+//! The C ABI from C: compiles the programs in `tests/c/` with the system `cc`
+//! against `include/tinker_auth.h` and the static library, and runs them
+//! against the loopback stand-in server.
 //!
-//! The library is rlib-only by default (see Cargo.toml), so this test builds
-//! the static library itself with
-//! `cargo rustc --lib --features ffi --crate-type staticlib` in the same target
-//! directory (cargo holds no lock on it while tests run), reusing the compiled
-//! dependencies: only `tinker_auth` itself is compiled again.
+//! The static library is the one cargo built for this very test run: the
+//! crate's `[lib]` lists `staticlib`, and cargo compiles a library with all of
+//! its crate types when it builds the tests that depend on it, placing
+//! `libtinker_auth_ffi.a` in `deps/`, beside this test's executable. So the C
+//! programs link exactly the code under test, with no second cargo run. Only
+//! if it is missing (a cargo that stops doing so) does the test fall back to
+//! `cargo build -p tinker-auth-ffi --lib` in the same target directory.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -23,13 +25,38 @@ struct StaticLib {
     native_libs: Vec<String>,
 }
 
-/// Builds the static library once per test process.
+/// What the Rust standard library needs on Linux, as
+/// `cargo rustc -- --print native-static-libs` reports it.
+const NATIVE_LIBS: [&str; 7] = [
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// Finds (or, failing that, builds) the static library once per test process.
 fn static_lib() -> &'static StaticLib {
     static LIB: OnceLock<StaticLib> = OnceLock::new();
-    LIB.get_or_init(build_static_lib)
+    LIB.get_or_init(|| {
+        let path = built_with_the_tests().unwrap_or_else(build_static_lib);
+        StaticLib {
+            path,
+            native_libs: NATIVE_LIBS.map(str::to_owned).to_vec(),
+        }
+    })
 }
 
-fn build_static_lib() -> StaticLib {
+/// `deps/libtinker_auth_ffi.a` beside this test's executable.
+fn built_with_the_tests() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let lib = exe.parent()?.join("libtinker_auth_ffi.a");
+    lib.is_file().then_some(lib)
+}
+
+fn build_static_lib() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let target_dir = tmp
         .parent()
@@ -57,60 +84,34 @@ fn build_static_lib() -> StaticLib {
         }
     }
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "rustc",
-            "--lib",
-            "--features",
-            "ffi",
-            "--crate-type",
-            "staticlib",
-        ])
+        .args(["build", "-p", "tinker-auth-ffi", "--lib"])
         .args(["--message-format", "json", "--offline", "--target-dir"])
         .arg(target_dir);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
-    cmd.args(["--", "--print", "native-static-libs"]);
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
         .expect("run cargo to build the static library");
     assert!(out.status.success(), "building the static library failed");
-    let mut path = None;
-    let mut native_libs = None;
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        match msg["reason"].as_str() {
-            Some("compiler-artifact") if msg["target"]["name"] == "tinker_auth" => {
-                path = msg["filenames"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .find(|f| f.ends_with(".a") || f.ends_with(".lib"))
-                    .map(PathBuf::from);
-            }
-            Some("compiler-message") => {
-                let text = msg["message"]["message"].as_str().unwrap_or_default();
-                if let Some(libs) = text.strip_prefix("native-static-libs:") {
-                    native_libs = Some(libs.split_whitespace().map(str::to_owned).collect());
-                }
-            }
-            _ => {}
-        }
-    }
-    StaticLib {
-        path: path.expect("cargo reported no static library"),
-        // rustc prints the list when it compiles; should cargo replay a fresh
-        // build without it, fall back to what std needs on Unix.
-        native_libs: native_libs.unwrap_or_else(|| {
-            ["-lpthread", "-ldl", "-lm", "-lrt", "-lutil", "-lc"]
-                .map(str::to_owned)
-                .to_vec()
-        }),
-    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "tinker_auth_ffi"
+        })
+        .flat_map(|msg| {
+            msg["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
+        .find(|f| f.extension().is_some_and(|e| e == "a"))
+        .expect("cargo reported no static library")
 }
 
 /// Compiles `tests/c/<name>.c` and returns the executable's path.

@@ -2,17 +2,17 @@
  * tinker_auth.h - C interface to tinker-auth: keeps a short-lived Tinker JWT
  * fresh (single-flight on-demand refresh plus a background refresh thread).
  *
- * Build the library from the crate (Rust toolchain required):
+ * Build the libraries from the workspace (Rust toolchain required):
  *
- *     cargo rustc --release --lib --features ffi --crate-type staticlib
- *         -> target/release/libtinker_auth.a  (link it with the system
+ *     cargo build --release -p tinker-auth-ffi
+ *         -> target/release/libtinker_auth_ffi.a  (link it with the system
  *            libraries that rustc prints for `--print native-static-libs`;
  *            on Linux: -lpthread -ldl -lm -lrt -lutil -lgcc_s -lc)
- *     cargo rustc --release --lib --features ffi --crate-type cdylib
- *         -> target/release/libtinker_auth.so
+ *         -> target/release/libtinker_auth_ffi.so
  *
- * This header is written by hand and kept in sync with src/ffi.rs by the test
- * tests/ffi_header.rs, which compares every function, constant, typedef and
+ * This header is written by hand and kept in sync with
+ * the sources in crates/tinker-auth-ffi/src/ by the test tests/it/header.rs of that
+ * crate, which compares every function, constant, typedef and
  * struct field below with the Rust declarations.
  *
  * RULES
