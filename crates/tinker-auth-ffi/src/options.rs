@@ -12,7 +12,7 @@ use crate::codes::{Failure, TINKER_AUTH_ERR_INVALID_ARGUMENT};
 /// Largest accepted timing option, in milliseconds (one day).
 const MAX_OPTION_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// Options for [`tinker_auth_new_with_options`] (C: `tinker_auth_options`).
+/// Options for [`tinker_auth_new_with_options`](crate::tinker_auth_new_with_options) (C: `tinker_auth_options`).
 /// Start from [`tinker_auth_options_default`] and change what you need.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
