@@ -8,18 +8,13 @@
 //! aggregate throughput is `2 x (1-thread time) / (2-thread time)` times the
 //! single-thread rate. `examples/bench_report.rs` measures it directly.
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
-
-#[path = "support/measure.rs"]
-mod measure;
-
 use std::hint::black_box;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
 use divan::Bencher;
 use parking_lot::Mutex;
+use testkit::{measure, stand_in};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 fn main() {

@@ -3,11 +3,7 @@
 //! `cargo bench --bench footprint` (about 15 s: it watches an 8 s token's
 //! background refreshes).
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
-
-#[path = "support/measure.rs"]
-mod measure;
+use testkit::measure;
 
 #[global_allocator]
 static ALLOC: measure::Counting = measure::Counting;

@@ -6,11 +6,7 @@
 //!
 //! `cargo bench --bench request_overhead`
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
-
-#[path = "support/measure.rs"]
-mod measure;
+use testkit::{measure, stand_in};
 
 use std::hint::black_box;
 use std::sync::LazyLock;

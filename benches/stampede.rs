@@ -3,11 +3,7 @@
 //!
 //! `cargo bench --bench stampede`
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
-
-#[path = "support/measure.rs"]
-mod measure;
+use testkit::measure;
 
 fn main() {
     if std::env::args().any(|a| a == "--test" || a == "--list") {

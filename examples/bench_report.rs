@@ -8,11 +8,7 @@
 //!
 //! Takes about a minute. Pass item numbers (`-- 1 2`) to run only those.
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
-
-#[path = "../benches/support/measure.rs"]
-mod measure;
+use testkit::measure;
 
 use std::fs;
 use std::sync::Arc;

@@ -6,8 +6,7 @@
 //! RUST_LOG=debug cargo run --example demo   # see every refresh
 //! ```
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
+use testkit::stand_in;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

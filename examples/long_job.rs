@@ -13,8 +13,7 @@
 //! RUST_LOG=tinker_auth=debug cargo run --example long_job   # every retry
 //! ```
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
+use testkit::stand_in;
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -16,8 +16,7 @@
 //! line every 5 s, a table at the end; the exit status is 1 if any request was
 //! answered `401` or any token was served after the server's expiry.
 
-#[path = "../tests/common/stand_in.rs"]
-mod stand_in;
+use testkit::stand_in;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

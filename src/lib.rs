@@ -45,12 +45,16 @@
 //! fresh token after a `401`; [`AuthMiddleware`] sets the header for callers
 //! who build their own `ureq` requests.
 //!
-//! Beyond Rust: the `ffi` feature adds a C ABI (module `ffi`, header
-//! `include/tinker_auth.h`), and the `cli` feature (on by default) builds the
-//! `tinker-auth` command-line helper (`tinker-auth token`, `tinker-auth inspect`).
+//! The `ureq` this crate is built on is re-exported as [`ureq`]: its types
+//! (`ureq::Agent`, `ureq::http::Response`, ...) appear in this API.
+//!
+//! Beyond Rust, in the same workspace: the crate `tinker-auth-ffi` is the C
+//! ABI (a static and a shared library, header `include/tinker_auth.h`), and
+//! `tinker-auth-cli` the `tinker-auth` command-line helper
+//! (`tinker-auth token`, `tinker-auth inspect`).
 
-#![cfg_attr(not(feature = "ffi"), forbid(unsafe_code))]
-#![cfg_attr(feature = "ffi", deny(unsafe_code))]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![warn(rust_2018_idioms, unreachable_pub)]
 
@@ -79,11 +83,6 @@ mod shared_cache;
 mod spread;
 mod token;
 
-// The only module allowed `unsafe` (each block carries a `// SAFETY:` comment).
-#[cfg(feature = "ffi")]
-#[allow(unsafe_code)]
-pub mod ffi;
-
 pub use agent::{
     AgentStats, AuthenticatedAgent, AuthenticatedAgentBuilder, DEFAULT_AUTH_HEADER,
     MAX_RESPONSE_BYTES,
@@ -99,6 +98,8 @@ pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
 pub use token::Token;
+/// The HTTP client this crate is built on; its types appear in this API.
+pub use ureq;
 
 /// Compiles the README's Rust snippets as doctests.
 #[doc = include_str!("../README.md")]

@@ -4,15 +4,13 @@
 //! that records every line at every level, and holds a single test so that
 //! nothing else logs concurrently.
 
-mod common;
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::stand_in::sign_hs256;
 use mockito::{Matcher, Server};
 use serde_json::json;
+use testkit::stand_in::sign_hs256;
 use tinker_auth::{
     ApiKeyAuthProvider, AuthMiddleware, AuthTokenProvider, AuthenticatedAgent, Error,
 };
@@ -110,7 +108,7 @@ fn no_secret_in_errors_or_logs() {
     // Retries that run out.
     server.mock("GET", "/api/v1/down").with_status(502).create();
 
-    let provider = common::seeded_provider(&server.url(), KEY, &old);
+    let provider = testkit::seeded_provider(&server.url(), KEY, &old);
     let api = AuthenticatedAgent::builder(server.url(), provider.clone())
         .initial_backoff(Duration::from_millis(5))
         .max_attempts(3)
@@ -150,7 +148,7 @@ fn no_secret_in_errors_or_logs() {
         .with_status(401)
         .with_body(r#"{"detail":"Invalid JWT"}"#)
         .create();
-    let provider = common::seeded_provider(&failing.url(), KEY, &other);
+    let provider = testkit::seeded_provider(&failing.url(), KEY, &other);
     let api = AuthenticatedAgent::new(failing.url(), provider.clone()).unwrap();
     errors.push(api.get("/api/v1/y").unwrap_err());
 
@@ -160,7 +158,7 @@ fn no_secret_in_errors_or_logs() {
         .with_status(401)
         .with_body(r#"{"detail":"Invalid JWT"}"#)
         .create();
-    let provider = common::seeded_provider(&server.url(), KEY, &old);
+    let provider = testkit::seeded_provider(&server.url(), KEY, &old);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .middleware(AuthMiddleware::new(provider as Arc<dyn AuthTokenProvider>))
         .build()

@@ -2,10 +2,9 @@
 //! that left a background job running), no process it started is alive and
 //! the threads that read its output are gone.
 //!
-//! One test in this binary: it counts the process's threads.
+//! One test in this binary: it counts the process's threads and scans `/proc`
+//! for processes the command started.
 #![cfg(target_os = "linux")]
-
-mod common;
 
 use std::fs;
 use std::time::{Duration, Instant};
@@ -65,7 +64,7 @@ fn a_credential_command_leaves_no_process_or_thread_behind() {
         "{:?}",
         started.elapsed()
     );
-    let gone = common::wait_until(Duration::from_secs(2), || {
+    let gone = testkit::wait_until(Duration::from_secs(2), || {
         live_processes(&["sleep", &arg]).is_empty()
     });
     assert!(
@@ -73,7 +72,7 @@ fn a_credential_command_leaves_no_process_or_thread_behind() {
         "still running: {:?}",
         live_processes(&["sleep", &arg])
     );
-    let back = common::wait_until(Duration::from_secs(2), || threads() <= before);
+    let back = testkit::wait_until(Duration::from_secs(2), || threads() <= before);
     assert!(back, "threads: {before} before, {} after", threads());
 
     // Succeeded, with a background job still holding stdout: the credential
@@ -90,7 +89,7 @@ fn a_credential_command_leaves_no_process_or_thread_behind() {
         "{:?}",
         started.elapsed()
     );
-    let gone = common::wait_until(Duration::from_secs(2), || {
+    let gone = testkit::wait_until(Duration::from_secs(2), || {
         live_processes(&["sleep", &arg]).is_empty()
     });
     assert!(
@@ -98,6 +97,6 @@ fn a_credential_command_leaves_no_process_or_thread_behind() {
         "still running: {:?}",
         live_processes(&["sleep", &arg])
     );
-    let back = common::wait_until(Duration::from_secs(2), || threads() <= before);
+    let back = testkit::wait_until(Duration::from_secs(2), || threads() <= before);
     assert!(back, "threads: {before} before, {} after", threads());
 }

@@ -1,13 +1,14 @@
 //! Behaviour 3: failed refreshes serve the cached token while it is valid,
 //! then a clear error with the cause; waiters share one failure; on-demand
 //! retries cool down; a rejected credential is its own error.
-
-mod common;
+//!
+//! Its own test binary: it installs the process's global logger to check what
+//! a failure logs.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use testkit::*;
 use tinker_auth::{AuthTokenProvider, Error};
 
 /// Records warnings for this test binary.

@@ -7,13 +7,11 @@
 //! sound when the child does its work and leaves with `_exit`.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::probe::{self, dead_on_server, exp_secs, thread_count, unix_now};
-use common::stand_in::{Mode, StandIn, StandInConfig};
+use testkit::probe::{self, dead_on_server, exp_secs, thread_count, unix_now};
+use testkit::stand_in::{Mode, StandIn, StandInConfig};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider, Token};
 
 /// Forks; the child runs `child` and exits with its code. The parent runs

@@ -5,15 +5,13 @@
 //!
 //! One test in this binary: it sets process-wide environment variables.
 
-mod common;
-
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::stand_in::{StandIn, ECHO_PATH};
+use testkit::stand_in::{StandIn, ECHO_PATH};
 use tinker_auth::{AuthTokenProvider, AuthenticatedAgent, JwtAuthProvider};
 
 /// A "proxy" that counts connections and closes each at once.

@@ -3,16 +3,15 @@
 //! error text is captured, and none holds the API key or any JWT.
 //!
 //! One test in this binary, since it installs the process's logger.
-mod common;
 
 use std::error::Error as _;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::probe;
-use common::stand_in::{Mode, StandIn, StandInConfig};
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use testkit::probe;
+use testkit::stand_in::{Mode, StandIn, StandInConfig};
 use tinker_auth::{AuthTokenProvider, Error, JwtAuthProvider, Token};
 
 struct Line {

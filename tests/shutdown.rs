@@ -1,14 +1,14 @@
 //! Behaviour 9: shutdown or dropping the last handle wakes and joins the
 //! refresh thread promptly; the thread never keeps the provider alive.
 //!
-//! The tests here count threads by name, so they take a lock to run one at a time.
-
-mod common;
+//! The tests here count threads by name, so they take a lock to run one at a
+//! time, and live in a binary of their own: any other test's provider would
+//! add refresh threads to the count.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use testkit::*;
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -4,13 +4,11 @@
 //! Alone in its binary: any other test would start threads of its own.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::probe::thread_count;
-use common::stand_in::StandIn;
+use testkit::probe::thread_count;
+use testkit::stand_in::StandIn;
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 #[test]

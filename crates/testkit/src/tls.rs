@@ -1,0 +1,476 @@
+//! A TLS front for the stand-in: real HTTPS on loopback.
+//!
+//! [`TlsFront::start`] makes a throw-away CA and a leaf certificate for
+//! `localhost` and `127.0.0.1` (with `rcgen`), accepts TLS on `127.0.0.1:0`
+//! with a `rustls` server (the same rustls, and the same `ring` provider, that
+//! ureq's default `rustls` feature compiles) and forwards the decrypted bytes
+//! to a plain backend, typically [`StandIn::addr`](super::stand_in::StandIn::addr),
+//! in both directions. Each connection gets a thread pair: client to backend,
+//! backend to client. An end-of-stream on either side is passed on (a
+//! `close_notify` towards the client, a write shutdown towards the backend),
+//! so connections close cleanly; dropping the front shuts every connection
+//! down and joins all its threads.
+//!
+//! A client trusts the front only with its CA: [`agent_trusting`] or
+//! [`tls_config_trusting`] with [`TlsFront::ca_der`]. ureq's default roots
+//! (webpki-roots) do not include it, so a default agent fails the handshake.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+/// How long a client may take to complete its handshake, and the backend to accept.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read size of both directions.
+const CHUNK: usize = 16 * 1024;
+
+/// A certificate authority made at test time, and a leaf it signed for
+/// `localhost` and `127.0.0.1` (ECDSA P-256, valid from 1975 to 4096).
+pub struct TestPki {
+    ca_der: Vec<u8>,
+    ca_pem: String,
+    leaf_der: Vec<u8>,
+    leaf_key_pkcs8: Vec<u8>,
+}
+
+impl TestPki {
+    /// A fresh CA and leaf; every call makes new keys, so two fronts never
+    /// trust each other's CA.
+    pub fn generate() -> TestPki {
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "tinker-auth test CA");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key"))
+            .expect("self-signed CA");
+
+        let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("leaf params");
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let leaf_key = KeyPair::generate().expect("leaf key");
+        let leaf_cert = leaf
+            .signed_by(&leaf_key, &ca)
+            .expect("leaf signed by the CA");
+
+        TestPki {
+            ca_der: ca.der().to_vec(),
+            ca_pem: ca.pem(),
+            leaf_der: leaf_cert.der().to_vec(),
+            leaf_key_pkcs8: leaf_key.serialize_der(),
+        }
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The CA certificate, PEM (`-----BEGIN CERTIFICATE-----`...).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A rustls server configuration presenting the leaf (and the CA after
+    /// it), on the `ring` provider, TLS 1.2 and 1.3.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        let chain = vec![
+            CertificateDer::from(self.leaf_der.clone()),
+            CertificateDer::from(self.ca_der.clone()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key_pkcs8.clone()));
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .expect("the leaf and its key match");
+        Arc::new(config)
+    }
+}
+
+/// ureq TLS settings that trust only the CA `ca_der` (rustls, SNI on).
+pub fn tls_config_trusting(ca_der: &[u8]) -> TlsConfig {
+    let cert = Certificate::from_der(ca_der).to_owned();
+    TlsConfig::builder()
+        .root_certs(RootCerts::new_with_certs(&[cert]))
+        .build()
+}
+
+/// An agent config builder that trusts only the CA `ca_der`, returns HTTP
+/// error statuses as responses and gives up after 10 s; add a proxy or other
+/// settings before `.build()`.
+pub fn agent_config_trusting(
+    ca_der: &[u8],
+) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .tls_config(tls_config_trusting(ca_der))
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+}
+
+/// An agent that trusts only the CA `ca_der` (see [`agent_config_trusting`]).
+pub fn agent_trusting(ca_der: &[u8]) -> ureq::Agent {
+    agent_config_trusting(ca_der).build().into()
+}
+
+/// A running TLS front. Dropping it stops the acceptor, shuts every open
+/// connection down and joins all threads.
+pub struct TlsFront {
+    addr: SocketAddr,
+    backend: SocketAddr,
+    pki: TestPki,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
+}
+
+/// State shared between the front, its acceptor and its connection threads.
+struct Shared {
+    stop: AtomicBool,
+    accepted: AtomicUsize,
+    handshakes: AtomicUsize,
+    failed_handshakes: AtomicUsize,
+    next_id: AtomicU64,
+    /// Clones of each open connection's sockets (client side, backend side),
+    /// shut down on drop to unblock their threads.
+    open: Mutex<HashMap<u64, Vec<TcpStream>>>,
+}
+
+impl TlsFront {
+    /// Starts a front on `127.0.0.1:0` forwarding to `backend`, with a new CA.
+    pub fn start(backend: SocketAddr) -> TlsFront {
+        let pki = TestPki::generate();
+        let config = pki.server_config();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
+        let addr = listener.local_addr().expect("front address");
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            accepted: AtomicUsize::new(0),
+            handshakes: AtomicUsize::new(0),
+            failed_handshakes: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        });
+        let sh = shared.clone();
+        let acceptor = thread::Builder::new()
+            .name("tls-front-accept".into())
+            .spawn(move || accept_loop(&listener, backend, &config, &sh))
+            .expect("spawn the TLS front's acceptor");
+        TlsFront {
+            addr,
+            backend,
+            pki,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `https://localhost:PORT` (no trailing slash): the name the leaf is for.
+    pub fn url(&self) -> String {
+        format!("https://localhost:{}", self.addr.port())
+    }
+
+    /// `https://127.0.0.1:PORT`: the leaf also carries this IP address.
+    pub fn ip_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The front's listening address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The plain backend it forwards to.
+    pub fn backend(&self) -> SocketAddr {
+        self.backend
+    }
+
+    /// The CA that signed the front's certificate, PEM.
+    pub fn ca_pem(&self) -> String {
+        self.pki.ca_pem().to_owned()
+    }
+
+    /// The CA that signed the front's certificate, DER.
+    pub fn ca_der(&self) -> Vec<u8> {
+        self.pki.ca_der().to_vec()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// TLS handshakes completed so far (one per connection that got that far).
+    pub fn handshakes(&self) -> usize {
+        self.shared.handshakes.load(Ordering::SeqCst)
+    }
+
+    /// Connections whose handshake failed (a client that rejected the
+    /// certificate, spoke plain HTTP, or went away).
+    pub fn failed_handshakes(&self) -> usize {
+        self.shared.failed_handshakes.load(Ordering::SeqCst)
+    }
+
+    /// Connections currently open (accepted, not yet closed both ways).
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.lock().unwrap().len()
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; it sees the flag and returns.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        for streams in self.shared.open.lock().unwrap().values() {
+            for s in streams {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+        if let Some(acceptor) = self.acceptor.take() {
+            if let Ok(conns) = acceptor.join() {
+                // Connections registered after the sweep above see `stop` and end.
+                for s in self.shared.open.lock().unwrap().values() {
+                    for s in s {
+                        let _ = s.shutdown(Shutdown::Both);
+                    }
+                }
+                for c in conns {
+                    let _ = c.join();
+                }
+            }
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    backend: SocketAddr,
+    config: &Arc<ServerConfig>,
+    shared: &Arc<Shared>,
+) -> Vec<JoinHandle<()>> {
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    for stream in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        shared.accepted.fetch_add(1, Ordering::SeqCst);
+        conns.retain(|h| !h.is_finished());
+        let (config, sh) = (config.clone(), shared.clone());
+        match thread::Builder::new()
+            .name("tls-front-conn".into())
+            .spawn(move || serve(stream, backend, config, &sh))
+        {
+            Ok(h) => conns.push(h),
+            Err(_) => continue,
+        }
+    }
+    conns
+}
+
+/// One connection: handshake, connect to the backend, then pump both ways.
+fn serve(client: TcpStream, backend: SocketAddr, config: Arc<ServerConfig>, shared: &Shared) {
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    // Registered before the handshake, so that drop can cut a stalled one short.
+    if !register(shared, id, &client) {
+        return;
+    }
+    serve_registered(id, client, backend, config, shared);
+    shared.open.lock().unwrap().remove(&id);
+}
+
+/// Adds a clone of `s` to connection `id`'s sockets; `false` if the front is stopping.
+fn register(shared: &Shared, id: u64, s: &TcpStream) -> bool {
+    let Ok(clone) = s.try_clone() else {
+        return false;
+    };
+    let mut open = shared.open.lock().unwrap();
+    if shared.stop.load(Ordering::SeqCst) {
+        return false;
+    }
+    open.entry(id).or_default().push(clone);
+    true
+}
+
+fn serve_registered(
+    id: u64,
+    client: TcpStream,
+    backend: SocketAddr,
+    config: Arc<ServerConfig>,
+    shared: &Shared,
+) {
+    let Ok(mut conn) = ServerConnection::new(config) else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = client.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let _ = client.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
+    if handshake(&mut conn, &client).is_err() {
+        shared.failed_handshakes.fetch_add(1, Ordering::SeqCst);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    }
+    shared.handshakes.fetch_add(1, Ordering::SeqCst);
+    let _ = client.set_read_timeout(None);
+    let _ = client.set_write_timeout(None);
+    let Ok(upstream) = TcpStream::connect_timeout(&backend, HANDSHAKE_TIMEOUT) else {
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    let _ = upstream.set_nodelay(true);
+    if !register(shared, id, &upstream) {
+        return;
+    }
+    let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    let conn = Arc::new(Mutex::new(conn));
+    let conn2 = conn.clone();
+    let down = thread::Builder::new()
+        .name("tls-front-down".into())
+        .spawn(move || backend_to_client(&conn2, u2, c2));
+    client_to_backend(&conn, &client, &upstream);
+    if let Ok(down) = down {
+        let _ = down.join();
+    }
+}
+
+/// Runs the handshake to completion; an EOF or a TLS error ends it.
+fn handshake(conn: &mut ServerConnection, mut client: &TcpStream) -> io::Result<()> {
+    while conn.is_handshaking() {
+        let (read, written) = conn.complete_io(&mut client)?;
+        if read == 0 && written == 0 && conn.is_handshaking() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    // Session tickets and the like, queued as the handshake ended.
+    flush_tls(conn, client)
+}
+
+/// Writes whatever TLS records the connection has queued.
+fn flush_tls(conn: &mut ServerConnection, mut client: &TcpStream) -> io::Result<()> {
+    while conn.wants_write() {
+        conn.write_tls(&mut client)?;
+    }
+    client.flush()
+}
+
+/// Takes the plaintext rustls has decrypted; `true` once the client has
+/// finished (a `close_notify`, or an EOF without one).
+fn take_plaintext(conn: &mut ServerConnection, out: &mut Vec<u8>) -> bool {
+    match conn.reader().read_to_end(out) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    }
+}
+
+/// Decrypts what the client sends and passes it to the backend; on the
+/// client's end of stream, shuts the backend's write side.
+fn client_to_backend(
+    conn: &Mutex<ServerConnection>,
+    mut client: &TcpStream,
+    mut upstream: &TcpStream,
+) {
+    let mut buf = vec![0u8; CHUNK];
+    let mut plain = Vec::new();
+    loop {
+        // Plaintext that came with the handshake's last flight, or with the last read.
+        let done = {
+            let mut c = conn.lock().unwrap();
+            let done = take_plaintext(&mut c, &mut plain);
+            let _ = flush_tls(&mut c, client);
+            done
+        };
+        if !plain.is_empty() && upstream.write_all(&plain).is_err() {
+            break;
+        }
+        plain.clear();
+        if done {
+            break;
+        }
+        let n = match client.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                // EOF without close_notify: let rustls know, then stop.
+                let mut c = conn.lock().unwrap();
+                let _ = c.read_tls(&mut io::empty());
+                break;
+            }
+            Ok(n) => n,
+        };
+        let mut rest = &buf[..n];
+        let mut c = conn.lock().unwrap();
+        let mut failed = false;
+        while !rest.is_empty() {
+            if c.read_tls(&mut rest).is_err() || c.process_new_packets().is_err() {
+                // An alert may be queued; send it and give up.
+                let _ = flush_tls(&mut c, client);
+                failed = true;
+                break;
+            }
+            take_plaintext(&mut c, &mut plain);
+        }
+        drop(c);
+        if failed {
+            break;
+        }
+    }
+    let _ = upstream.shutdown(Shutdown::Write);
+}
+
+/// Encrypts what the backend sends and passes it to the client; on the
+/// backend's end of stream, sends `close_notify` and shuts the client's write side.
+fn backend_to_client(conn: &Mutex<ServerConnection>, mut upstream: TcpStream, client: TcpStream) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match upstream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut c = conn.lock().unwrap();
+        let mut rest = &buf[..n];
+        let mut failed = false;
+        while !rest.is_empty() {
+            match c.writer().write(rest) {
+                Ok(k) => rest = &rest[k..],
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+            if flush_tls(&mut c, &client).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        if failed {
+            break;
+        }
+    }
+    let mut c = conn.lock().unwrap();
+    c.send_close_notify();
+    let _ = flush_tls(&mut c, &client);
+    drop(c);
+    let _ = client.shutdown(Shutdown::Write);
+}

@@ -1,0 +1,457 @@
+//! The `tinker-auth` binary against the loopback stand-in: the JWT cache
+//! (reuse, `--min-runway`, `--no-cache`, corruption, permissions), exit codes,
+//! error lines, help, and `inspect`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use testkit::stand_in::{verify_hs256, Mode, StandIn, StandInConfig, SUBJECT};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tinker-auth");
+
+/// A fresh, private directory standing in for `$XDG_CACHE_HOME` (and `$HOME`).
+struct Home(PathBuf);
+
+impl Home {
+    fn new() -> Home {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "cli-home-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("create the test home");
+        Home(dir)
+    }
+
+    fn cache_dir(&self) -> PathBuf {
+        self.0.join("tinker-auth")
+    }
+
+    /// The cache files (hidden temporary files included).
+    fn cache_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.cache_dir())
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    fn only_cache_file(&self) -> PathBuf {
+        let files = self.cache_files();
+        assert_eq!(files.len(), 1, "{files:?}");
+        files.into_iter().next().unwrap_or_default()
+    }
+
+    /// `tinker-auth ARGS` with a clean environment plus `env`.
+    fn run(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("TINKER_API_KEY")
+            .env_remove("TINKER_CREDENTIAL_CMD")
+            .env_remove("TINKER_BASE_URL")
+            .env("XDG_CACHE_HOME", &self.0)
+            .env("HOME", &self.0)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run tinker-auth");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("wait for tinker-auth")
+    }
+
+    /// `tinker-auth token ARGS` for `server`'s key; asserts success, returns the JWT.
+    fn token(&self, server: &StandIn, args: &[&str]) -> String {
+        let url = server.url();
+        let mut all = vec!["token", "--base-url", &url];
+        all.extend_from_slice(args);
+        let out = self.run(&all, &[("TINKER_API_KEY", &server.api_key())], None);
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.ends_with('\n') && stdout.lines().count() == 1,
+            "{stdout:?}"
+        );
+        let jwt = stdout.trim().to_owned();
+        let claims = verify_hs256(&jwt, &server.secret()).expect("a JWT signed by the server");
+        assert_eq!(claims["sub"], SUBJECT);
+        jwt
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A server minting `secs`-second tokens. The default `--min-runway` is 60 s,
+/// so a cached token is reused by default only when `secs` is well above 60.
+fn server_with_lifetime(secs: u64) -> StandIn {
+    StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(secs),
+        ..StandInConfig::default()
+    })
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
+#[test]
+fn the_cache_is_reused_and_honours_min_runway() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let first = home.token(&server, &["--min-runway", "5"]);
+    assert_eq!(server.exchanges(), 1);
+    // 30 s tokens, 5 s asked: the cached one serves, without an exchange.
+    assert_eq!(home.token(&server, &["--min-runway", "5"]), first);
+    assert_eq!(home.token(&server, &["--min-runway=5"]), first);
+    assert_eq!(server.exchanges(), 1);
+    // 60 s asked of a 30 s token: fetch, and cache the new one.
+    let second = home.token(&server, &["--min-runway", "60"]);
+    assert_ne!(second, first);
+    assert_eq!(server.exchanges(), 2);
+    assert_eq!(home.token(&server, &["--min-runway", "5"]), second);
+    assert_eq!(server.exchanges(), 2);
+    // --no-cache neither reads nor writes it.
+    let before = fs::read(home.only_cache_file()).expect("read the cache");
+    let third = home.token(&server, &["--no-cache"]);
+    assert_ne!(third, second);
+    assert_eq!(server.exchanges(), 3);
+    assert_eq!(
+        fs::read(home.only_cache_file()).expect("read the cache"),
+        before
+    );
+}
+
+#[test]
+fn the_cache_file_is_private_and_holds_no_credential() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let jwt = home.token(&server, &[]);
+    let file = home.only_cache_file(); // no temporary file left behind
+    let content = fs::read_to_string(&file).expect("read the cache");
+    assert!(content.contains(&jwt));
+    assert!(!content.contains(&server.api_key()), "{content}");
+    assert!(!file.to_string_lossy().contains(&server.api_key()));
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&home.cache_dir()), 0o700);
+    }
+}
+
+#[test]
+fn a_corrupt_cache_file_is_ignored_and_rewritten() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    home.token(&server, &[]);
+    let file = home.only_cache_file();
+    for garbage in [
+        "{\"version\":1,\"jwt\":",
+        "not json at all",
+        "{\"version\":1}",
+        "",
+    ] {
+        fs::write(&file, garbage).expect("corrupt the cache");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
+        let before = server.exchanges();
+        let jwt = home.token(&server, &[]);
+        assert_eq!(server.exchanges(), before + 1, "after {garbage:?}");
+        assert_eq!(home.only_cache_file(), file);
+        let content: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&file).expect("read")).expect("JSON again");
+        assert_eq!(content["jwt"], jwt.as_str());
+        #[cfg(unix)]
+        assert_eq!(mode(&file), 0o600);
+    }
+    // And the rewritten file serves again.
+    let before = server.exchanges();
+    home.token(&server, &[]);
+    assert_eq!(server.exchanges(), before);
+}
+
+#[test]
+fn a_credential_commands_cache_entry_follows_the_credential_it_prints() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let url = server.url();
+    let cmd = format!("printf '%s\\n' '{}'", server.api_key());
+    let out = home.run(
+        &["token", "--base-url", &url],
+        &[("TINKER_CREDENTIAL_CMD", &cmd)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(verify_hs256(text(&out.stdout).trim(), &server.secret()).is_some());
+    // The same credential given as a key is the same entry.
+    home.token(&server, &[]);
+    assert_eq!(home.cache_files().len(), 1);
+    assert_eq!(server.exchanges(), 1);
+    // TINKER_BASE_URL works as well as the flag, and hits the same entry.
+    let out = home.run(
+        &["token"],
+        &[("TINKER_CREDENTIAL_CMD", &cmd), ("TINKER_BASE_URL", &url)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(server.exchanges(), 1);
+}
+
+#[test]
+fn a_rotated_credential_behind_the_same_command_never_gets_the_old_jwt() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let url = server.url();
+    let args = ["token", "--base-url", url.as_str()];
+    let cmd = ("TINKER_CREDENTIAL_CMD", "printenv ROTATING_KEY");
+    let key = server.api_key();
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", &key)], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(server.exchanges(), 1);
+    // The key behind the command changes (another account, or a revoked
+    // key): the cached JWT belongs to the old one and must not be served.
+    let rotated = "tml-rotated-to-another-account";
+    let out = home.run(&args, &[cmd, ("ROTATING_KEY", rotated)], None);
+    assert_eq!(
+        server.exchanges(),
+        2,
+        "served from the cache of the old credential"
+    );
+    let e = assert_fails(&out, 3, rotated);
+    assert!(e.contains("credential rejected (401)"), "{e}");
+}
+
+/// Asserts the exit code and a single stderr line free of `secret`.
+fn assert_fails(out: &Output, code: i32, secret: &str) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("tinker-auth: "), "{stderr}");
+    assert!(!stderr.contains(secret), "{stderr}");
+    stderr
+}
+
+#[test]
+fn exit_codes_and_one_line_errors() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let url = server.url();
+    let key = server.api_key();
+    // 2: usage.
+    assert_fails(&home.run(&[], &[], None), 2, &key);
+    assert_fails(
+        &home.run(&["token", "--bogus"], &[("TINKER_API_KEY", &key)], None),
+        2,
+        &key,
+    );
+    let e = assert_fails(
+        &home.run(&["token"], &[("TINKER_API_KEY", &key)], None),
+        2,
+        &key,
+    );
+    assert!(e.contains("TINKER_BASE_URL"), "{e}");
+    let e = assert_fails(
+        &home.run(&["token", "--base-url", &url], &[], None),
+        2,
+        &key,
+    );
+    assert!(e.contains("TINKER_API_KEY"), "{e}");
+    // 3: the credential is rejected, by its form or by the server.
+    let wrong = "tml-wrong-but-well-formed-key";
+    let out = home.run(
+        &["token", "--base-url", &url],
+        &[("TINKER_API_KEY", wrong)],
+        None,
+    );
+    let e = assert_fails(&out, 3, wrong);
+    assert!(e.contains("credential rejected (401)"), "{e}");
+    let bad = "sk-not-a-tinker-key";
+    let out = home.run(
+        &["token", "--base-url", &url],
+        &[("TINKER_API_KEY", bad)],
+        None,
+    );
+    assert_fails(&out, 3, bad);
+    // 4: the server fails or cannot be reached.
+    server.set_mode(Mode::Status500);
+    let out = home.run(
+        &["token", "--base-url", &url],
+        &[("TINKER_API_KEY", &key)],
+        None,
+    );
+    let e = assert_fails(&out, 4, &key);
+    assert!(e.contains("500"), "{e}");
+    server.set_mode(Mode::Healthy);
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let out = home.run(
+        &["token", "--base-url", &dead],
+        &[("TINKER_API_KEY", &key)],
+        None,
+    );
+    assert_fails(&out, 4, &key);
+    // Nothing was cached by failures.
+    assert!(home.cache_files().is_empty(), "{:?}", home.cache_files());
+}
+
+#[test]
+fn help_on_each_command() {
+    let home = Home::new();
+    for args in [
+        &["--help"][..],
+        &["help"],
+        &["token", "--help"],
+        &["inspect", "--help"],
+        &["help", "token"],
+    ] {
+        let out = home.run(args, &[], None);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage"), "{args:?}");
+    }
+    let token_help = text(&home.run(&["token", "--help"], &[], None).stdout);
+    for flag in ["--base-url", "--min-runway", "--no-cache", "0600"] {
+        assert!(token_help.contains(flag), "{flag}");
+    }
+}
+
+#[test]
+fn inspect_reads_the_argument_or_stdin() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let jwt = server.mint(Duration::from_secs(120));
+    for (args, stdin) in [
+        (vec!["inspect", jwt.as_str()], None),
+        (vec!["inspect"], Some(format!("{jwt}\n"))),
+        (vec!["inspect", "-"], Some(jwt.clone())),
+    ] {
+        let out = home.run(&args, &[], stdin.as_deref());
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let report = text(&out.stdout);
+        assert!(report.contains("NOT VERIFIED"), "{report}");
+        assert!(report.contains(SUBJECT), "{report}");
+        assert!(report.contains("\"jti\""), "{report}");
+        assert!(report.contains("expires: "), "{report}");
+        assert!(
+            report.contains(" left (by this machine's clock)"),
+            "{report}"
+        );
+        assert!(!report.contains(&jwt), "the report repeats the token");
+    }
+    let out = home.run(&["inspect"], &[], Some(&server.mint_expired()));
+    assert!(
+        text(&out.stdout).contains("expired"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_fails(
+        &home.run(&["inspect", "not-a-jwt"], &[], None),
+        2,
+        "not-a-jwt",
+    );
+}
+
+#[test]
+fn a_failing_credential_commands_stderr_is_passed_through_not_quoted() {
+    let home = Home::new();
+    let secret = "tml-traced-by-set-x-0451";
+    let cmd = format!("set -x; KEY={secret}; exit 7");
+    let out = home.run(
+        &[
+            "token",
+            "--base-url",
+            "http://127.0.0.1:1",
+            "--credential-cmd",
+            &cmd,
+        ],
+        &[],
+        None,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        "tinker-auth: credential command: exited with status 7"
+    );
+    // The command's own stderr reached ours, as git passes a helper's through.
+    assert!(stderr.lines().count() > 1, "{stderr}");
+}
+
+#[test]
+fn a_plain_http_loopback_exchange_ignores_the_proxy_variables() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    proxy.set_nonblocking(true).expect("non-blocking");
+    let proxy_url = format!("http://{}", proxy.local_addr().expect("address"));
+    let url = server.url();
+    let key = server.api_key();
+    let out = home.run(
+        &["token", "--no-cache", "--timeout", "3", "--base-url", &url],
+        &[
+            ("TINKER_API_KEY", &key),
+            ("ALL_PROXY", &proxy_url),
+            ("HTTP_PROXY", &proxy_url),
+            ("http_proxy", &proxy_url),
+            ("NO_PROXY", ""),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    // Nobody connected to the proxy (a connection would wait in its backlog).
+    assert!(proxy.accept().is_err(), "the CLI connected to the proxy");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let home = Home::new();
+    for args in [
+        vec![OsString::from_vec(b"tok\xffen".to_vec())],
+        vec![
+            OsString::from("token"),
+            OsString::from("--base-url"),
+            OsString::from_vec(b"http://127.0.0.1:1/\xfe".to_vec()),
+        ],
+        vec![OsString::from("inspect"), OsString::from_vec(vec![0x80])],
+    ] {
+        let out = Command::new(BIN)
+            .args(&args)
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    }
+}

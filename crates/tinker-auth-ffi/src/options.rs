@@ -1,0 +1,131 @@
+//! The timing options of `tinker_auth_new_with_options`.
+
+use std::mem::size_of;
+use std::panic::catch_unwind;
+use std::ptr;
+use std::time::Duration;
+
+use tinker_auth::{JwtAuthProvider, JwtAuthProviderBuilder};
+
+use crate::codes::{Failure, TINKER_AUTH_ERR_INVALID_ARGUMENT};
+
+/// Largest accepted timing option, in milliseconds (one day).
+const MAX_OPTION_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Options for [`tinker_auth_new_with_options`](crate::tinker_auth_new_with_options) (C: `tinker_auth_options`).
+/// Start from [`tinker_auth_options_default`] and change what you need.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TinkerAuthOptions {
+    /// Must equal `sizeof(tinker_auth_options)`; set by `tinker_auth_options_default`.
+    pub struct_size: u32,
+    /// Non-zero runs a background refresh thread (default 1).
+    pub background_refresh: u32,
+    /// How long before expiry the background thread refreshes (default 300000).
+    pub refresh_before_expiry_ms: u64,
+    /// How long before expiry `tinker_auth_get_token` refreshes on demand (default 60000).
+    pub refresh_on_demand_within_ms: u64,
+    /// Longest pause between failed background refreshes (default 60000).
+    pub retry_delay_ms: u64,
+    /// Bound on one token exchange; must be positive (default 30000).
+    pub fetch_timeout_ms: u64,
+}
+
+impl Default for TinkerAuthOptions {
+    fn default() -> Self {
+        TinkerAuthOptions {
+            struct_size: size_of::<TinkerAuthOptions>() as u32,
+            background_refresh: 1,
+            refresh_before_expiry_ms: 300_000,
+            refresh_on_demand_within_ms: 60_000,
+            retry_delay_ms: 60_000,
+            fetch_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// `value` milliseconds, at most [`MAX_OPTION_MS`].
+fn ms(function: &str, name: &str, value: u64) -> Result<Duration, Failure> {
+    if value > MAX_OPTION_MS {
+        return Err(Failure::new(
+            TINKER_AUTH_ERR_INVALID_ARGUMENT,
+            format!("{function}: options.{name} must be at most {MAX_OPTION_MS} (one day)"),
+        ));
+    }
+    Ok(Duration::from_millis(value))
+}
+
+/// Like [`ms`], for an option that must also be positive.
+fn positive_ms(function: &str, name: &str, value: u64) -> Result<Duration, Failure> {
+    if value == 0 {
+        return Err(Failure::new(
+            TINKER_AUTH_ERR_INVALID_ARGUMENT,
+            format!("{function}: options.{name} must be positive"),
+        ));
+    }
+    ms(function, name, value)
+}
+
+/// Reads the caller's options; null means the defaults.
+///
+/// # Safety
+/// `options` is null or points to a readable `TinkerAuthOptions` whose
+/// `struct_size` is readable.
+pub(crate) unsafe fn read(options: *const TinkerAuthOptions) -> Result<TinkerAuthOptions, Failure> {
+    const F: &str = "tinker_auth_new";
+    Ok(if options.is_null() {
+        TinkerAuthOptions::default()
+    } else {
+        // SAFETY: non-null, and the caller guarantees `struct_size` is
+        // readable; `addr_of!` reads it without touching the rest.
+        let size = unsafe { ptr::addr_of!((*options).struct_size).read_unaligned() };
+        if size as usize != size_of::<TinkerAuthOptions>() {
+            return Err(Failure::new(
+                TINKER_AUTH_ERR_INVALID_ARGUMENT,
+                format!(
+                    "{F}: options.struct_size is {size}, expected {}; initialise options with \
+                     tinker_auth_options_default()",
+                    size_of::<TinkerAuthOptions>()
+                ),
+            ));
+        }
+        // SAFETY: the caller's struct has our size, so it is a whole
+        // `TinkerAuthOptions`; every bit pattern of its integer fields is
+        // valid, and `read_unaligned` does not rely on alignment.
+        unsafe { options.read_unaligned() }
+    })
+}
+
+/// A provider builder for `base_url` with `options` applied.
+pub(crate) fn builder(
+    base_url: &str,
+    options: &TinkerAuthOptions,
+) -> Result<JwtAuthProviderBuilder, Failure> {
+    const F: &str = "tinker_auth_new";
+    Ok(JwtAuthProvider::builder(base_url)
+        .background_refresh(options.background_refresh != 0)
+        .refresh_before_expiry(ms(
+            F,
+            "refresh_before_expiry_ms",
+            options.refresh_before_expiry_ms,
+        )?)
+        .refresh_on_demand_within(ms(
+            F,
+            "refresh_on_demand_within_ms",
+            options.refresh_on_demand_within_ms,
+        )?)
+        .retry_delay(ms(F, "retry_delay_ms", options.retry_delay_ms)?)
+        .fetch_timeout(positive_ms(
+            F,
+            "fetch_timeout_ms",
+            options.fetch_timeout_ms,
+        )?))
+}
+
+/// The default options: background refresh on, refresh 300 s before expiry,
+/// on demand within 60 s, retries at most 60 s apart, 30 s fetch timeout.
+#[no_mangle]
+pub extern "C" fn tinker_auth_options_default() -> TinkerAuthOptions {
+    // Cannot panic; wrapped all the same so that no extern function can unwind.
+    catch_unwind(TinkerAuthOptions::default).unwrap_or_default()
+}

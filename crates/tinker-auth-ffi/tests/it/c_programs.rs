@@ -1,0 +1,232 @@
+//! The C ABI from C: compiles the programs in `tests/c/` with the system `cc`
+//! against `include/tinker_auth.h` and the static library, and runs them
+//! against the loopback stand-in server.
+//!
+//! The static library is the one cargo built for this very test run: the
+//! crate's `[lib]` lists `staticlib`, and cargo compiles a library with all of
+//! its crate types when it builds the tests that depend on it, placing
+//! `libtinker_auth_ffi.a` in `deps/`, beside this test's executable. So the C
+//! programs link exactly the code under test, with no second cargo run. Only
+//! if it is missing (a cargo that stops doing so) does the test fall back to
+//! `cargo build -p tinker-auth-ffi --lib` in the same target directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use testkit::stand_in::{verify_hs256, StandIn, StandInConfig, SUBJECT};
+
+struct StaticLib {
+    path: PathBuf,
+    /// System libraries the static library needs, as rustc reports them.
+    native_libs: Vec<String>,
+}
+
+/// What the Rust standard library needs on Linux, as
+/// `cargo rustc -- --print native-static-libs` reports it.
+const NATIVE_LIBS: [&str; 7] = [
+    "-lgcc_s",
+    "-lutil",
+    "-lrt",
+    "-lpthread",
+    "-lm",
+    "-ldl",
+    "-lc",
+];
+
+/// Finds (or, failing that, builds) the static library once per test process.
+fn static_lib() -> &'static StaticLib {
+    static LIB: OnceLock<StaticLib> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let path = built_with_the_tests().unwrap_or_else(build_static_lib);
+        StaticLib {
+            path,
+            native_libs: NATIVE_LIBS.map(str::to_owned).to_vec(),
+        }
+    })
+}
+
+/// `deps/libtinker_auth_ffi.a` beside this test's executable.
+fn built_with_the_tests() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let lib = exe.parent()?.join("libtinker_auth_ffi.a");
+    lib.is_file().then_some(lib)
+}
+
+fn build_static_lib() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target_dir = tmp
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    // Cargo sets these for the test process; inherited, they would look like
+    // changed build-script inputs (ring tracks CARGO_MANIFEST_DIR) and make
+    // every `cargo` run after this one rebuild ring, rustls and ureq.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .contains(&&*name);
+        if set_by_cargo {
+            cmd.env_remove(&*name);
+        }
+    }
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "-p", "tinker-auth-ffi", "--lib"])
+        .args(["--message-format", "json", "--offline", "--target-dir"])
+        .arg(target_dir);
+    if !cfg!(debug_assertions) {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run cargo to build the static library");
+    assert!(out.status.success(), "building the static library failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|msg| {
+            msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "tinker_auth_ffi"
+        })
+        .flat_map(|msg| {
+            msg["filenames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(PathBuf::from)
+                .collect::<Vec<_>>()
+        })
+        .find(|f| f.extension().is_some_and(|e| e == "a"))
+        .expect("cargo reported no static library")
+}
+
+/// Compiles `tests/c/<name>.c` and returns the executable's path.
+fn compile_c(name: &str) -> PathBuf {
+    let lib = static_lib();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ffi-c-{name}"));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-pedantic",
+            "-pthread",
+            "-I",
+        ])
+        .arg(root.join("include"))
+        .arg(root.join("tests/c").join(format!("{name}.c")))
+        .arg(&lib.path)
+        .args(&lib.native_libs)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run the C compiler `{cc}` ({e}): this test needs a C toolchain \
+                 (install gcc or clang, or set CC)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "compiling tests/c/{name}.c failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+fn run(exe: &Path, args: &[&str]) -> Output {
+    let out = Command::new(exe)
+        .args(args)
+        .env_remove("TINKER_API_KEY")
+        .env_remove("TINKER_CREDENTIAL_CMD")
+        .output()
+        .expect("run the C program");
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        exe.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A loopback URL where nothing listens.
+fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    drop(listener);
+    format!("http://{addr}")
+}
+
+#[test]
+fn eight_pthreads_share_one_handle_across_token_lifetimes() {
+    let exe = compile_c("threads");
+    let lifetime = 3;
+    let run_secs = 8;
+    let server = StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(lifetime),
+        ..StandInConfig::default()
+    });
+    let out = run(
+        &exe,
+        &[&server.url(), &server.api_key(), &run_secs.to_string()],
+    );
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    let calls: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("calls "))
+        .and_then(|n| n.parse().ok())
+        .expect("a calls line");
+    let tokens: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("token "))
+        .collect();
+    // Every distinct token is one the server signed, for its subject.
+    for token in &tokens {
+        let claims = verify_hs256(token, &server.secret())
+            .unwrap_or_else(|| panic!("a token the server did not sign"));
+        assert_eq!(claims["sub"], SUBJECT);
+    }
+    // 8 s of 3 s tokens: the threads moved through several lifetimes.
+    assert!(tokens.len() >= 3, "only {} distinct tokens", tokens.len());
+    assert!(calls >= 8 * 10, "only {calls} calls");
+    // Thousands of calls, a handful of exchanges: cached and single-flight.
+    let exchanges = server.exchanges();
+    assert!(exchanges >= tokens.len() as u64);
+    assert!(
+        exchanges <= 30,
+        "{exchanges} exchanges for {calls} calls over {run_secs} s"
+    );
+}
+
+#[test]
+fn misuse_gets_error_codes_not_undefined_behaviour() {
+    let exe = compile_c("edge_cases");
+    let server = StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(60),
+        ..StandInConfig::default()
+    });
+    let out = run(&exe, &[&server.url(), &server.api_key(), &dead_url()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    // One rejected exchange (wrong key), one good one, one after invalidate.
+    assert_eq!(server.exchanges_ok(), 2);
+}

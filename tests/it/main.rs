@@ -1,0 +1,36 @@
+//! The integration tests, as one test binary (one module per area), so the
+//! dependencies and `testkit` are linked once rather than once per file.
+//!
+//! A test stays a binary of its own in `tests/` when it needs a process to
+//! itself (each file says why at its top):
+//!
+//! - `secrets.rs`, `agent_secrets.rs`, `failure.rs`: install the global logger;
+//! - `shutdown.rs`, `thread_count.rs`: count the process's (refresh) threads;
+//! - `command_cleanup.rs`: counts threads and scans `/proc` for processes;
+//! - `fork.rs`: forks, which is only sound with one thread doing the work;
+//! - `proxy_bypass.rs`: sets process-wide environment variables.
+
+mod agent_401;
+mod agent_api_key;
+mod agent_requests;
+mod agent_retry;
+mod background;
+mod bad_input;
+mod clock_jumps;
+mod debug_secrets;
+mod duration_knobs;
+mod fast_path;
+mod faults;
+mod hostile_inputs;
+mod https;
+mod lifecycle;
+mod middleware;
+mod panics;
+mod parsing;
+mod same_token;
+mod server_skew;
+mod single_flight;
+mod skew;
+mod soak;
+mod thread_cache;
+mod timeouts;
