@@ -2,14 +2,12 @@
 //! whatever the server's clock, a provider with eight busy callers and its
 //! background thread makes a bounded number of exchanges.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::stand_in::{ClaimShape, Mode, StandIn, StandInConfig};
+use testkit::stand_in::{ClaimShape, Mode, StandIn, StandInConfig};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 /// How long each shape is driven, and the bounds over that window.
@@ -51,7 +49,7 @@ fn drive(r: &Row) -> (u64, u64, u64) {
         JwtAuthProvider::builder(server.url())
             .api_key(server.api_key())
             // Expired by the local clock whatever the server's (unsigned: never verified).
-            .seed_token(common::jwt_expiring_in(-30.0, 60.0))
+            .seed_token(testkit::jwt_expiring_in(-30.0, 60.0))
             .fetch_timeout(Duration::from_secs(5))
             .build()
             .unwrap(),

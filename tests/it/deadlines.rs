@@ -2,14 +2,12 @@
 //! bounds the token it waits for, and a refresh flight (credential plus
 //! exchange) has one deadline, set when it starts, that all its waiters share.
 
-mod common;
-
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::stand_in::{Mode, StandIn, StandInConfig};
-use common::{jwt_expiring_in, wait_until};
+use testkit::stand_in::{Mode, StandIn, StandInConfig};
+use testkit::{jwt_expiring_in, wait_until};
 use tinker_auth::{
     AuthTokenProvider, AuthenticatedAgent, CredentialCmdAuthProvider, Error, JwtAuthProvider, Token,
 };
@@ -84,7 +82,7 @@ fn waiters_wait_for_a_slow_credential_command_within_its_timeout() {
             .build()
             .unwrap(),
     );
-    let handles = common::together(4, &provider, |p| p.get_token());
+    let handles = testkit::together(4, &provider, |p| p.get_token());
     for h in handles {
         let r = h.join().unwrap();
         assert!(matches!(r, Ok(Some(_))), "{r:?}");

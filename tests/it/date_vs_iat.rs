@@ -2,13 +2,11 @@
 //! the provider's estimate of the server's clock away from what a freshly
 //! issued token's `iat` says.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::stand_in::{StandIn, StandInConfig};
-use common::wait_until;
+use testkit::stand_in::{StandIn, StandInConfig};
+use testkit::wait_until;
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 fn provider_behind_a_proxy(date_skew: i64, lifetime: Duration) -> (StandIn, Arc<JwtAuthProvider>) {
@@ -74,8 +72,8 @@ fn a_token_issued_already_expired_is_never_served() {
     // The server's own Date is honest; the token it issues expired 30 s ago
     // (iat 90 s ago). That is a dead token, not a proxy's foreign clock.
     let server = StandIn::start_with(StandInConfig::default());
-    server.set_mode(common::stand_in::Mode::Claims(
-        common::stand_in::ClaimShape::ExpPast,
+    server.set_mode(testkit::stand_in::Mode::Claims(
+        testkit::stand_in::ClaimShape::ExpPast,
     ));
     let err = JwtAuthProvider::builder(server.url())
         .api_key(server.api_key())
