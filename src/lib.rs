@@ -57,20 +57,15 @@
 mod agent;
 mod clock;
 mod command;
-mod config;
 mod credential;
 mod error;
-mod exchange;
 mod fork;
 mod http_date;
 mod jitter;
 mod jwt;
 mod middleware;
-mod policy;
 mod provider;
 mod redact;
-mod refresher;
-mod retry;
 // Not wired in yet: see the module's doc.
 #[cfg(unix)]
 mod shared_cache;
@@ -87,7 +82,6 @@ pub use agent::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::CredentialCmdAuthProvider;
-pub use config::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
 pub use credential::{
     resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
 };
@@ -95,6 +89,7 @@ pub use error::Error;
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
+pub use provider::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
 pub use token::Token;
 
 /// Compiles the README's Rust snippets as doctests.

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::builder::bypasses_proxy;
+use super::policy::ClockSample;
 use crate::clock::{clamp_timeout, ClockSource};
-use crate::config::bypasses_proxy;
 use crate::error::Error;
 use crate::fork::Origin;
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
-use crate::policy::ClockSample;
 
 /// Largest token-endpoint response body we read. A JWT response is ~1 KiB.
 pub(crate) const MAX_BODY: u64 = 64 * 1024;

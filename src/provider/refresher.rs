@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use super::Shared;
 use crate::error::Error;
 use crate::fork::Origin;
-use crate::provider::Shared;
 
 /// The thread's name, as shown by debuggers, `top -H` and `/proc/<pid>/task/*/comm`
 /// (Linux keeps 15 bytes of a thread name, so it is kept under that).

@@ -30,18 +30,27 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::clock::ClockSource;
-use crate::config::JwtAuthProviderBuilder;
-use crate::credential::AuthTokenProvider;
-use crate::error::Error;
-use crate::exchange::{Exchange, Received};
-use crate::fork::Origin;
-use crate::jitter;
-use crate::jwt::jwt_times;
-use crate::policy::{
+mod builder;
+mod exchange;
+mod policy;
+mod refresher;
+
+pub(crate) use builder::bypasses_proxy;
+pub(crate) use builder::token_url;
+pub use builder::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
+pub(crate) use exchange::detail_of;
+
+use self::exchange::{Exchange, Received};
+use self::policy::{
     age_floor, background_sleep, estimate_offset, flight_deadline, pacing, productive, Pacing,
     Schedule, Timing, CLOCK_RESOLUTION,
 };
-use crate::refresher::Refresher;
+use self::refresher::Refresher;
+use crate::credential::AuthTokenProvider;
+use crate::error::Error;
+use crate::fork::Origin;
+use crate::jitter;
+use crate::jwt::jwt_times;
 use crate::token::Token;
 
 /// Least time between two warnings about failed refreshes.
@@ -515,7 +524,7 @@ impl Shared {
                 let shared = Arc::clone(this);
                 let helper = std::thread::Builder::new()
                     .name("tinker-flight".into())
-                    .stack_size(crate::refresher::STACK_SIZE)
+                    .stack_size(refresher::STACK_SIZE)
                     .spawn(move || {
                         let mut st = shared.state.lock();
                         shared.fly(&mut st, trigger);

@@ -5,14 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::exchange::Exchange;
+use super::policy::Timing;
+use super::refresher::Refresher;
+use super::{JwtAuthProvider, Shared};
 use crate::clock::{clamp_timeout, Clock, ClockSource};
 use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
 use crate::error::Error;
-use crate::exchange::Exchange;
-use crate::policy::Timing;
-use crate::provider::{JwtAuthProvider, Shared};
 use crate::redact::redact_url;
-use crate::refresher::Refresher;
 
 /// The token endpoint's path on the Tinker API.
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";

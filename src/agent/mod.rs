@@ -14,15 +14,17 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use ureq::http::{self, HeaderName, HeaderValue, Method, Response};
 use ureq::{AsSendBody, Body};
 
+use self::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
 use crate::clock::clamp_timeout;
-use crate::config::{bypasses_proxy, token_url};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
-use crate::exchange::detail_of;
 use crate::jitter;
+use crate::provider::detail_of;
+use crate::provider::{bypasses_proxy, token_url};
 use crate::redact::redact_url;
-use crate::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
 use crate::token::Token;
+
+mod retry;
 
 /// The header that carries the token unless configured otherwise.
 pub const DEFAULT_AUTH_HEADER: &str = "x-api-key";
