@@ -85,7 +85,7 @@ pub use command::CredentialCmdAuthProvider;
 pub use credential::{
     resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
 };
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};

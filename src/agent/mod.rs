@@ -14,10 +14,10 @@ use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use ureq::http::{self, HeaderName, HeaderValue, Method, Response};
 use ureq::{AsSendBody, Body};
 
-use self::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
+use self::retry::{may_retry, parse_retry_after, retry_delay, RetryPolicy};
 use crate::clock::clamp_timeout;
 use crate::credential::AuthTokenProvider;
-use crate::error::Error;
+use crate::error::{transport_kind, Error};
 use crate::jitter;
 use crate::provider::detail_of;
 use crate::provider::{bypasses_proxy, token_url};
@@ -589,7 +589,7 @@ impl AuthenticatedAgent {
                 }
             }
             Err(e) => {
-                let retry = is_retryable_transport(&e);
+                let retry = transport_kind(&e).is_transient();
                 let what = format!("failed: {e}");
                 let error = Error::RequestTransport {
                     endpoint: endpoint.to_owned(),
@@ -638,7 +638,7 @@ impl AuthenticatedAgent {
             status,
             detail,
         };
-        if is_retryable_status(status) {
+        if error.is_transient() {
             Outcome::Transient {
                 error,
                 retry_after,
@@ -692,20 +692,6 @@ fn to_json<B: Serialize + ?Sized>(body: &B) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(body).map_err(|e| Error::RequestBody {
         source: Arc::new(e),
     })
-}
-
-/// Transport failures worth another attempt: the connection could not be
-/// made or broke. Bad URLs, TLS and certificate errors, oversized headers and
-/// the like would fail the same way again.
-fn is_retryable_transport(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::HostNotFound
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Protocol(_)
-    )
 }
 
 fn gave_up(attempts: u32, start: Instant, last: Error) -> Error {

@@ -35,12 +35,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Statuses worth retrying: 408 Request Timeout, 409 Conflict (a lock held
-/// elsewhere), 429 Too Many Requests and every 5xx.
-pub(crate) fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
-}
-
 /// "Full jitter" backoff before retry number `retry` (1 for the first retry):
 /// uniform in `[0, min(cap, base * 2^(retry-1)))`, drawn from `r` in `[0, 1)`.
 pub(crate) fn full_jitter(retry: u32, base: Duration, cap: Duration, r: f64) -> Duration {
@@ -105,16 +99,6 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
-    }
-
-    #[test]
-    fn retryable_statuses() {
-        for s in [408, 409, 429, 500, 502, 503, 504, 599] {
-            assert!(is_retryable_status(s), "{s}");
-        }
-        for s in [200, 204, 301, 400, 401, 403, 404, 410, 422, 600] {
-            assert!(!is_retryable_status(s), "{s}");
-        }
     }
 
     #[test]

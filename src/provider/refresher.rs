@@ -47,7 +47,10 @@ impl Refresher {
                 let _exit = exit_tx;
                 run(&shared, &stop_rx);
             })
-            .map_err(|e| Error::config(format!("cannot start the refresh thread: {e}")))?;
+            .map_err(|e| Error::Runtime {
+                what: "cannot start the refresh thread",
+                source: std::sync::Arc::new(e),
+            })?;
         Ok(Refresher {
             stop,
             exited,
