@@ -6,8 +6,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::MutexGuard;
 
+use super::decide::{self, after_exchange, Held, Take};
 use super::exchange::Received;
-use super::policy::{background_sleep, estimate_offset, flight_deadline, productive, Schedule};
+use super::policy::{background_sleep, estimate_offset, flight_deadline, Schedule};
 use super::refresher;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
 use crate::error::Error;
@@ -21,6 +22,30 @@ const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
 /// Longest sleep of the background thread: it then recomputes its schedule,
 /// so that no margin (up to `Duration::MAX`) makes it sleep unbounded.
 const MAX_BACKGROUND_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Ends the flight it was made for when dropped, on every way out of
+/// [`Shared::fly`]: clears `in_flight`, bumps `generation` and wakes the
+/// waiters. A panic after the fetch (while installing its result, with the
+/// lock held: `parking_lot` does not poison) thus still ends the flight, its
+/// waiters getting [`Error::Panicked`] instead of waiting for a flight that
+/// will never end; the panic goes on to the thread that led the flight.
+struct FlightEnd<'a, 'g> {
+    st: &'a mut MutexGuard<'g, State>,
+    fetched: &'a parking_lot::Condvar,
+}
+
+impl Drop for FlightEnd<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.st.outcome = Err(Error::Panicked {
+                during: "installing a token",
+            });
+        }
+        self.st.in_flight = false;
+        self.st.generation = self.st.generation.wrapping_add(1);
+        self.fetched.notify_all();
+    }
+}
 
 impl Shared {
     /// How long the background thread should sleep, and the generation its
@@ -156,15 +181,17 @@ impl Shared {
 
     /// Runs the flight marked in `st` (lock released for the I/O), installs
     /// its result and wakes the waiters. Panics in the I/O are caught in
-    /// [`fetch`](Self::fetch), so the flight always ends.
+    /// [`fetch`](Self::fetch); whatever else happens, [`FlightEnd`] ends the
+    /// flight when this returns or unwinds.
     pub(super) fn fly(&self, st: &mut MutexGuard<'_, State>, trigger: Trigger) {
-        let result = MutexGuard::unlocked(st, || self.fetch());
+        let end = FlightEnd {
+            st,
+            fetched: &self.fetched,
+        };
+        let result = MutexGuard::unlocked(end.st, || self.fetch());
         let received_mono = Instant::now();
         let now = self.clock.now();
-        self.install(st, result, now, received_mono, trigger);
-        st.in_flight = false;
-        st.generation += 1;
-        self.fetched.notify_all();
+        self.install(end.st, result, now, received_mono, trigger);
     }
 
     /// Waits for the flight in flight, until its deadline or the caller's,
@@ -222,6 +249,7 @@ impl Shared {
         })?
     }
 
+    /// Applies an exchange's result to the state (see [`decide::after_exchange`]).
     pub(super) fn install(
         &self,
         st: &mut State,
@@ -230,16 +258,20 @@ impl Shared {
         received_mono: Instant,
         trigger: Trigger,
     ) {
+        #[cfg(test)]
+        if tests::PANIC_IN_INSTALL.with(|p| p.replace(false)) {
+            panic!("injected panic in install");
+        }
         match result {
             Ok(r) => {
                 st.stats.fetches_succeeded += 1;
-                let held = st.current.as_ref();
-                let is_new = held.is_none_or(|c| c.token.as_str() != r.jwt);
-                let held_exp = held.and_then(|c| c.token.expires_at());
-                let fresher = held_exp.is_none_or(|old| r.times.exp > old);
-                // A held token the server accepts for longer than the new one stays.
-                let keep_held = held.is_some_and(|c| {
-                    c.schedule.usable(c.now(now)) && held_exp.is_some_and(|old| old > r.times.exp)
+                let is_new = st
+                    .current
+                    .as_ref()
+                    .is_none_or(|c| c.token.as_str() != r.jwt);
+                let held = st.current.as_ref().map(|c| Held {
+                    exp: c.token.expires_at(),
+                    usable: c.schedule.usable(c.now(now)),
                 });
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
                 let schedule = Schedule::new(
@@ -250,24 +282,23 @@ impl Shared {
                     &self.timing,
                     jitter::unit(),
                 );
-                if !keep_held {
+                let decision = after_exchange(
+                    held.as_ref(),
+                    &decide::Received {
+                        exp: r.times.exp,
+                        schedule: &schedule,
+                    },
+                    now,
+                );
+                if decision.take == Take::Received {
                     let token = Token::from_parts(r.jwt, r.times);
                     self.set_current(st, token, schedule, received_mono);
                 }
                 st.outcome = Ok(());
-                if productive(fresher, &schedule, now) {
-                    st.failures = 0;
-                    st.cause = None;
-                    self.paced(st);
-                } else {
-                    // Rule: a token no fresher than the last (or one already due
-                    // for its background refresh) must not trigger another
+                if let Some(reason) = decision.progress.reason() {
+                    // A token no fresher than the last (or one already due for
+                    // its background refresh) must not trigger another
                     // exchange at once, whoever would start it.
-                    let reason = if fresher {
-                        "token endpoint issued a token already inside its refresh window"
-                    } else {
-                        "token endpoint returned a token no fresher than the one held"
-                    };
                     self.note_failure(
                         st,
                         Error::BadResponse {
@@ -275,6 +306,10 @@ impl Shared {
                         },
                     );
                     self.warn(st, now, trigger, reason);
+                } else {
+                    st.failures = 0;
+                    st.cause = None;
+                    self.paced(st);
                 }
             }
             Err(e) => {
@@ -285,5 +320,56 @@ impl Shared {
                 self.warn(st, now, trigger, &text);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::exchange::Exchange;
+    use super::super::policy::Timing;
+    use crate::clock::ClockSource;
+    use crate::error::Error;
+    use crate::ApiKeyAuthProvider;
+
+    use super::Shared;
+
+    thread_local! {
+        /// Makes the next `install` on this thread panic.
+        pub(super) static PANIC_IN_INSTALL: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[test]
+    fn a_panic_while_installing_still_ends_the_flight() {
+        // Nothing listens on port 1: the exchange fails at once.
+        let shared = Arc::new(Shared::new(
+            Box::new(ApiKeyAuthProvider::new("tml-test").unwrap()),
+            Exchange::new("http://127.0.0.1:1/t".into(), Duration::from_secs(5)),
+            ClockSource::System,
+            Timing {
+                refresh_before_expiry: Duration::from_secs(300),
+                refresh_on_demand_within: Duration::from_secs(60),
+                retry_delay: Duration::from_secs(60),
+            },
+            Duration::from_secs(5),
+        ));
+        PANIC_IN_INSTALL.with(|p| p.set(true));
+        assert!(catch_unwind(AssertUnwindSafe(|| shared.get())).is_err());
+        {
+            let st = shared.state.lock();
+            assert!(!st.in_flight, "the flight ended");
+            assert_eq!(st.generation, 1);
+            assert!(matches!(st.outcome, Err(Error::Panicked { .. })));
+        }
+        // The provider stays usable: the next caller is not left waiting.
+        let waiter = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.get())
+        };
+        assert!(waiter.join().unwrap().is_err());
     }
 }

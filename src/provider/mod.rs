@@ -28,6 +28,7 @@ use parking_lot::Mutex;
 
 mod access;
 mod builder;
+mod decide;
 mod exchange;
 mod flight;
 mod policy;

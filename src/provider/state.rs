@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
 use super::policy::{age_floor, pacing, Pacing, Schedule, Timing};
 use super::thread_cache::next_id;
@@ -232,51 +233,51 @@ impl Shared {
         }
     }
 
-    /// The result a caller gets once the refresh it needed is settled.
+    /// The result a caller gets once the refresh it needed is settled (see
+    /// [`decide::settle`]).
     pub(super) fn settle(&self, st: &mut State, now: SystemTime) -> Result<Token, Error> {
-        match &st.outcome {
-            Ok(()) => match &st.current {
-                Some(c) if c.schedule.usable(now) => Ok(c.token.clone()),
-                _ => {
-                    let cause = match &st.cause {
-                        Some(cause) => cause.clone(),
-                        None => Error::BadResponse {
-                            reason: "token endpoint issued a token that is already expired".into(),
-                        },
-                    };
-                    Err(Error::Expired {
-                        cause: Arc::new(cause),
-                    })
-                }
-            },
-            Err(e) => {
-                let cause = e.clone();
-                self.fallback(st, now, cause)
+        let held_usable = st.current.as_ref().map(|c| c.schedule.usable(now));
+        let decision = decide::settle(st.outcome.is_ok(), held_usable);
+        if decision == Settle::Fallback {
+            let cause = st
+                .outcome
+                .clone()
+                .err()
+                .unwrap_or_else(|| Error::BadResponse {
+                    reason: "token endpoint failed".into(),
+                });
+            return self.fallback(st, now, cause);
+        }
+        match (decision, &st.current) {
+            (Settle::Serve, Some(c)) => Ok(c.token.clone()),
+            _ => {
+                let cause = st.cause.clone().unwrap_or_else(|| Error::BadResponse {
+                    reason: "token endpoint issued a token that is already expired".into(),
+                });
+                Err(Error::Expired {
+                    cause: Arc::new(cause),
+                })
             }
         }
     }
 
-    /// After a failed (or skipped) refresh: the cached token while the server
-    /// still accepts it, else an error carrying the cause. A rejected
-    /// credential is reported at once.
+    /// After a failed (or skipped) refresh (see [`decide::fallback`]).
     pub(super) fn fallback(
         &self,
         st: &mut State,
         now: SystemTime,
         cause: Error,
     ) -> Result<Token, Error> {
-        if matches!(cause, Error::CredentialRejected { .. }) {
-            return Err(cause);
-        }
-        match &st.current {
-            Some(c) if c.schedule.usable(now) => {
+        let held_usable = st.current.as_ref().map(|c| c.schedule.usable(now));
+        match (decide::fallback(&cause, held_usable), &st.current) {
+            (Fallback::ServeCached, Some(c)) => {
                 st.stats.served_cached += 1;
                 Ok(c.token.clone())
             }
-            Some(_) => Err(Error::Expired {
+            (Fallback::Expired, _) => Err(Error::Expired {
                 cause: Arc::new(cause),
             }),
-            None => Err(cause),
+            _ => Err(cause),
         }
     }
 }
