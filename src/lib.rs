@@ -89,7 +89,10 @@ pub use error::{Error, ErrorKind};
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
-pub use provider::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
+pub use provider::{
+    JwtAuthProviderBuilder, DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_BEFORE_EXPIRY,
+    DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY, DEFAULT_TOKEN_PATH,
+};
 pub use token::Token;
 
 /// Compiles the README's Rust snippets as doctests.

@@ -14,8 +14,22 @@ use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProv
 use crate::error::Error;
 use crate::redact::redact_url;
 
+// The builder's defaults, in one place: the CLI and the C ABI read them too.
+
 /// The token endpoint's path on the Tinker API.
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
+
+/// Default of [`JwtAuthProviderBuilder::refresh_before_expiry`].
+pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// Default of [`JwtAuthProviderBuilder::refresh_on_demand_within`].
+pub const DEFAULT_REFRESH_ON_DEMAND_WITHIN: Duration = Duration::from_secs(60);
+
+/// Default of [`JwtAuthProviderBuilder::retry_delay`].
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// Default of [`JwtAuthProviderBuilder::fetch_timeout`].
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum CredentialSource {
     Resolve,
@@ -58,11 +72,11 @@ impl JwtAuthProviderBuilder {
             credential: CredentialSource::Resolve,
             seed: None,
             timing: Timing {
-                refresh_before_expiry: Duration::from_secs(300),
-                refresh_on_demand_within: Duration::from_secs(60),
-                retry_delay: Duration::from_secs(60),
+                refresh_before_expiry: DEFAULT_REFRESH_BEFORE_EXPIRY,
+                refresh_on_demand_within: DEFAULT_REFRESH_ON_DEMAND_WITHIN,
+                retry_delay: DEFAULT_RETRY_DELAY,
             },
-            fetch_timeout: Duration::from_secs(30),
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             token_path: DEFAULT_TOKEN_PATH.into(),
             background_refresh: true,
             allow_insecure_http: false,

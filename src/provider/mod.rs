@@ -38,7 +38,10 @@ mod thread_cache;
 
 pub(crate) use builder::bypasses_proxy;
 pub(crate) use builder::token_url;
-pub use builder::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
+pub use builder::{
+    JwtAuthProviderBuilder, DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_BEFORE_EXPIRY,
+    DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY, DEFAULT_TOKEN_PATH,
+};
 pub(crate) use exchange::detail_of;
 pub use state::Stats;
 
