@@ -35,7 +35,8 @@ impl Shared {
                     jitter::unit(),
                 );
                 let token = Token::from_parts(jwt, times);
-                self.set_current(&mut st, token, schedule, Instant::now());
+                let received_mono = self.clock.instant();
+                self.set_current(&mut st, token, schedule, received_mono);
             }
             Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
         }
@@ -50,7 +51,7 @@ impl Shared {
         // A copy made at this version saw the state as it is now: serving it
         // is what the locked path below would do at this instant.
         let version = self.version.load(Ordering::Acquire);
-        if let Some(token) = thread_cache::cached(self.id, version, now) {
+        if let Some(token) = thread_cache::cached(self.id, version, now, &self.clock) {
             return Ok(token);
         }
         self.get_locked(now, None)
@@ -63,7 +64,7 @@ impl Shared {
         let now = self.clock.now();
         // The fast path of `get`.
         let version = self.version.load(Ordering::Acquire);
-        if let Some(token) = thread_cache::cached(self.id, version, now) {
+        if let Some(token) = thread_cache::cached(self.id, version, now, &self.clock) {
             return Ok(token);
         }
         self.get_locked(now, Some((deadline, self)))
@@ -77,7 +78,7 @@ impl Shared {
     ) -> Result<Token, Error> {
         let st = self.state.lock();
         if let Some(c) = &st.current {
-            if !c.schedule.needs_refresh(c.now(now)) {
+            if !c.schedule.needs_refresh(c.now(now, self.clock.instant())) {
                 let token = c.token.clone();
                 let refresh_at = c.schedule.refresh_at;
                 // Overflow (a deadline centuries away) falls back to the

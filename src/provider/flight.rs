@@ -53,9 +53,10 @@ impl Shared {
     pub(crate) fn next_background(&self) -> (Duration, u64) {
         let wall = self.clock.now();
         let st = self.state.lock();
-        let now = st.now(wall);
+        let now = st.now(wall, self.clock.instant());
         let scheduled = st.current.as_ref().map(|c| c.schedule.refresh_delay(now));
-        let since_last = st.last_end.map(|t| t.elapsed());
+        let mono = self.clock.instant();
+        let since_last = st.last_end.map(|t| mono.saturating_duration_since(t));
         let delay = background_sleep(scheduled, st.failures, since_last, st.pace.background);
         (
             delay.clamp(MIN_BACKGROUND_SLEEP, MAX_BACKGROUND_SLEEP),
@@ -106,7 +107,7 @@ impl Shared {
     ) -> Result<Token, Error> {
         let deadline = caller.map(|(d, _)| d);
         loop {
-            let now = st.now(self.clock.now());
+            let now = st.now(self.clock.now(), self.clock.instant());
             if !self.wanted(&st, &want, now) {
                 return self.settle(&mut st, now);
             }
@@ -114,7 +115,7 @@ impl Shared {
                 return self.wait_for_flight(st, deadline, true);
             }
             if trigger == Trigger::OnDemand {
-                let mono = Instant::now();
+                let mono = self.clock.instant();
                 // Overflow cannot happen (the gap is at most a few seconds);
                 // it would mean no pacing.
                 let paced_until = st
@@ -143,11 +144,13 @@ impl Shared {
                         };
                         return self.fallback(&mut st, now, cause);
                     }
-                    let _ = self.fetched.wait_until(&mut st, wake);
+                    let _ = self
+                        .fetched
+                        .wait_for(&mut st, wake.saturating_duration_since(mono));
                     continue;
                 }
             }
-            let start = Instant::now();
+            let start = self.clock.instant();
             st.in_flight = true;
             st.flight_origin = Origin::here();
             st.flight_start = start;
@@ -174,7 +177,7 @@ impl Shared {
                 }
             }
             self.fly(&mut st, trigger);
-            let now = st.now(self.clock.now());
+            let now = st.now(self.clock.now(), self.clock.instant());
             return self.settle(&mut st, now);
         }
     }
@@ -189,7 +192,7 @@ impl Shared {
             fetched: &self.fetched,
         };
         let result = MutexGuard::unlocked(end.st, || self.fetch());
-        let received_mono = Instant::now();
+        let received_mono = self.clock.instant();
         let now = self.clock.now();
         self.install(end.st, result, now, received_mono, trigger);
     }
@@ -209,14 +212,17 @@ impl Shared {
         let generation = st.generation;
         let flight_deadline = st.flight_deadline;
         let wake = deadline.map_or(flight_deadline, |d| d.min(flight_deadline));
+        // The wake-up is on the provider's clock; the wait takes what is
+        // left of it in real time (the same, with the system clock).
         while st.generation == generation {
-            if self.fetched.wait_until(&mut st, wake).timed_out() {
+            let left = wake.saturating_duration_since(self.clock.instant());
+            if left.is_zero() || self.fetched.wait_for(&mut st, left).timed_out() {
                 break;
             }
         }
-        let now = st.now(self.clock.now());
+        let now = st.now(self.clock.now(), self.clock.instant());
         if st.generation == generation {
-            let mono = Instant::now();
+            let mono = self.clock.instant();
             let limit = if mono >= flight_deadline {
                 "its deadline (credential time limit + fetch_timeout + 1 s)"
             } else {
@@ -271,7 +277,7 @@ impl Shared {
                     .is_none_or(|c| c.token.as_str() != r.jwt);
                 let held = st.current.as_ref().map(|c| Held {
                     exp: c.token.expires_at(),
-                    usable: c.schedule.usable(c.now(now)),
+                    usable: c.schedule.usable(c.now(now, self.clock.instant())),
                 });
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
                 let schedule = Schedule::new(

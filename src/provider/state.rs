@@ -63,8 +63,9 @@ pub(super) struct Current {
 
 impl Current {
     /// The wall-clock time to judge this token by (see [`age_floor`]).
-    pub(super) fn now(&self, wall: SystemTime) -> SystemTime {
-        age_floor(wall, self.schedule.received, self.received_mono.elapsed())
+    pub(super) fn now(&self, wall: SystemTime, mono: Instant) -> SystemTime {
+        let age = mono.saturating_duration_since(self.received_mono);
+        age_floor(wall, self.schedule.received, age)
     }
 }
 
@@ -124,8 +125,8 @@ pub(super) enum Want {
 
 impl State {
     /// The time to judge the current token by (see [`Current::now`]).
-    pub(super) fn now(&self, wall: SystemTime) -> SystemTime {
-        self.current.as_ref().map_or(wall, |c| c.now(wall))
+    pub(super) fn now(&self, wall: SystemTime, mono: Instant) -> SystemTime {
+        self.current.as_ref().map_or(wall, |c| c.now(wall, mono))
     }
 }
 
@@ -137,6 +138,7 @@ impl Shared {
         timing: Timing,
         fetch_timeout: Duration,
     ) -> Self {
+        let start = clock.instant();
         Shared {
             id: next_id(),
             version: AtomicU64::new(0),
@@ -150,8 +152,8 @@ impl Shared {
                 offset: 0.0,
                 in_flight: false,
                 flight_origin: Origin::here(),
-                flight_start: Instant::now(),
-                flight_deadline: Instant::now(),
+                flight_start: start,
+                flight_deadline: start,
                 flight_step: STEP_CREDENTIAL,
                 generation: 0,
                 outcome: Ok(()),
@@ -195,7 +197,9 @@ impl Shared {
     pub(crate) fn runway(&self) -> Option<Duration> {
         let wall = self.clock.now();
         let st = self.state.lock();
-        st.current.as_ref().map(|c| c.schedule.runway(c.now(wall)))
+        st.current
+            .as_ref()
+            .map(|c| c.schedule.runway(c.now(wall, self.clock.instant())))
     }
 
     /// The estimated server-minus-local clock offset.
@@ -211,19 +215,22 @@ impl Shared {
 
     /// Starts the pacing gap after the fetch that just ended.
     pub(super) fn paced(&self, st: &mut State) {
-        st.last_end = Some(Instant::now());
+        st.last_end = Some(self.clock.instant());
         st.pace = pacing(st.failures, self.timing.retry_delay, jitter::unit());
     }
 
     /// Logs at most one warning per `WARN_INTERVAL`. Error texts never hold secrets.
     pub(super) fn warn(&self, st: &mut State, now: SystemTime, trigger: Trigger, what: &str) {
-        let quiet = st.last_warning.is_some_and(|t| t.elapsed() < WARN_INTERVAL);
+        let mono = self.clock.instant();
+        let quiet = st
+            .last_warning
+            .is_some_and(|t| mono.saturating_duration_since(t) < WARN_INTERVAL);
         if quiet {
             log::debug!("token refresh ({trigger:?}) failed: {what}");
             return;
         }
-        st.last_warning = Some(Instant::now());
-        let now = st.now(now);
+        st.last_warning = Some(mono);
+        let now = st.now(now, self.clock.instant());
         match st.current.as_ref().filter(|c| c.schedule.usable(now)) {
             Some(c) => log::warn!(
                 "token refresh ({trigger:?}) failed: {what}; serving the cached token, valid for {:.0?} more",

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use crate::clock::ClockSource;
 use crate::token::Token;
 
 /// Distinct providers a thread keeps a token copy for; a thread using more
@@ -26,12 +27,12 @@ thread_local! {
 }
 
 /// This thread's copy of provider `id`'s token, if it is of `version` and
-/// not yet due at `now` (wall) and `mono` (monotonic).
+/// not yet due at `now` (wall) and on `clock`'s monotonic time.
 #[inline]
-pub(super) fn cached(id: u64, version: u64, now: SystemTime) -> Option<Token> {
+pub(super) fn cached(id: u64, version: u64, now: SystemTime, clock: &ClockSource) -> Option<Token> {
     // `try_with`: during thread teardown the cache may be gone; lock then.
     CACHE
-        .try_with(|c| c.borrow().get(id, version, now))
+        .try_with(|c| c.borrow().get(id, version, now, clock))
         .ok()
         .flatten()
 }
@@ -71,13 +72,13 @@ impl ThreadCache {
     }
 
     #[inline]
-    fn get(&self, id: u64, version: u64, now: SystemTime) -> Option<Token> {
+    fn get(&self, id: u64, version: u64, now: SystemTime, clock: &ClockSource) -> Option<Token> {
         self.slots
             .iter()
             .find(|s| s.id == id)
             // `!needs_refresh(age_floor(now, ..))`, in two comparisons.
             .filter(|s| {
-                s.version == version && now < s.refresh_at && Instant::now() < s.refresh_at_mono
+                s.version == version && now < s.refresh_at && clock.instant() < s.refresh_at_mono
             })
             .map(|s| s.token.clone())
     }
