@@ -60,6 +60,7 @@ mod command;
 mod credential;
 mod error;
 mod fork;
+mod http;
 mod http_date;
 mod jitter;
 mod jwt;

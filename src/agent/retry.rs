@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::http_date::parse_http_date;
+use crate::jitter;
 
 /// The limits of one request's retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,19 +39,7 @@ impl Default for RetryPolicy {
 /// "Full jitter" backoff before retry number `retry` (1 for the first retry):
 /// uniform in `[0, min(cap, base * 2^(retry-1)))`, drawn from `r` in `[0, 1)`.
 pub(crate) fn full_jitter(retry: u32, base: Duration, cap: Duration, r: f64) -> Duration {
-    let doublings = retry.saturating_sub(1).min(30);
-    let ceiling = base.saturating_mul(1u32 << doublings).min(cap);
-    scale(ceiling, r)
-}
-
-/// `d * r` for `r` clamped to `[0, 1]` (NaN as 0), never more than `d`.
-/// `Duration::mul_f64` would panic where `d * r` rounds past `Duration::MAX`
-/// (as `Duration::MAX * 1.0` does in `f64`).
-pub(crate) fn scale(d: Duration, r: f64) -> Duration {
-    let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
-    Duration::try_from_secs_f64(d.as_secs_f64() * r)
-        .unwrap_or(d)
-        .min(d)
+    jitter::scale(jitter::doubling(retry, base, cap), r)
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds (`120`) or an

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::builder::bypasses_proxy;
 use super::policy::ClockSample;
 use crate::clock::{clamp_timeout, ClockSource};
 use crate::error::Error;
 use crate::fork::Origin;
+use crate::http::{bypasses_proxy, read_bounded, BodyError};
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
 
@@ -104,17 +104,12 @@ impl Exchange {
             .get("date")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_http_date);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => Error::BadResponse {
-                    reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
-                },
-                e => self.transport(e),
-            })?;
+        let body = read_bounded(resp.body_mut(), MAX_BODY).map_err(|e| match e {
+            BodyError::TooLarge => Error::BadResponse {
+                reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
+            },
+            BodyError::Failed(e) => self.transport(e),
+        })?;
         let received = clock.now();
         let (jwt, times) = parse_response(status, &body, credential)?;
         Ok(Received {

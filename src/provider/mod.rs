@@ -36,8 +36,6 @@ mod refresher;
 mod state;
 mod thread_cache;
 
-pub(crate) use builder::bypasses_proxy;
-pub(crate) use builder::token_url;
 pub use builder::{
     JwtAuthProviderBuilder, DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_BEFORE_EXPIRY,
     DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY, DEFAULT_TOKEN_PATH,

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::schedule::Schedule;
+use crate::jitter;
 
 /// First cooldown after a failed on-demand refresh, and its cap.
 pub(crate) const COOLDOWN_BASE: Duration = Duration::from_secs(1);
@@ -100,13 +101,10 @@ pub(crate) fn background_sleep(
 /// Exponential backoff with jitter: `min(cap, base * 2^(failures-1))` scaled
 /// by a factor in `[0.75, 1)` drawn from `r` in `[0, 1)`.
 pub(crate) fn backoff(failures: u32, base: Duration, cap: Duration, r: f64) -> Duration {
-    let doublings = failures.saturating_sub(1).min(30);
-    let raw = base.saturating_mul(1u32 << doublings).min(cap);
-    let factor = 0.75 + 0.25 * r.clamp(0.0, 1.0 - f64::EPSILON);
-    // `mul_f64` panics where rounding takes `Duration::MAX` past itself.
-    Duration::try_from_secs_f64(raw.as_secs_f64() * factor)
-        .unwrap_or(raw)
-        .min(raw)
+    let raw = jitter::doubling(failures, base, cap);
+    // NaN as the top of the range, as ever.
+    let r = if r.is_nan() { 1.0 } else { r };
+    jitter::scale(raw, 0.75 + 0.25 * r.clamp(0.0, 1.0 - f64::EPSILON))
 }
 
 #[cfg(test)]
