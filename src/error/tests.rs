@@ -290,3 +290,128 @@ fn conflict_is_transient_for_the_exchange_and_requests_alike() {
     };
     assert!(exchange.is_transient() && request.is_transient());
 }
+
+// Messages and classification, one family at a time.
+
+#[test]
+fn messages_are_lowercase_context_colon_cause() {
+    let errors = [
+        Error::InvalidApiKey,
+        Error::MissingCredential,
+        Error::EmptyCommand,
+        Error::CommandEmptyOutput,
+        Error::CommandTimedOut {
+            after: Duration::from_secs(1),
+        },
+        Error::RefreshTimedOut {
+            step: "token exchange",
+            limit: "the caller's deadline",
+            after: Duration::from_secs(1),
+        },
+        Error::invalid_jwt("missing `exp`"),
+        Error::Status {
+            status: 500,
+            detail: Some("boom".into()),
+        },
+        Error::CredentialRejected {
+            status: 401,
+            detail: None,
+        },
+        Error::RequestStatus {
+            endpoint: "GET /api/v1/x".into(),
+            status: 400,
+            detail: Some("bad".into()),
+        },
+        Error::Authentication {
+            endpoint: "POST /api/v1/x".into(),
+            detail: None,
+        },
+        Error::RequestTimeout {
+            endpoint: "GET /api/v1/x".into(),
+            after: Duration::from_secs(1),
+        },
+        Error::ResponseBody {
+            endpoint: "GET /api/v1/x".into(),
+            reason: "200 response is not json".into(),
+        },
+        Error::RetriesExhausted {
+            attempts: 3,
+            elapsed: Duration::from_millis(1500),
+            last: Arc::new(Error::RequestStatus {
+                endpoint: "GET /api/v1/x".into(),
+                status: 503,
+                detail: None,
+            }),
+        },
+    ];
+    for e in errors {
+        let text = e.to_string();
+        assert!(text.contains(": "), "{text}");
+        let first = text.chars().next().unwrap();
+        assert!(first.is_lowercase(), "{text}");
+    }
+}
+
+#[test]
+fn expired_exposes_its_cause() {
+    let cause = Error::Status {
+        status: 503,
+        detail: None,
+    };
+    let e = Error::Expired {
+        cause: Arc::new(cause),
+    };
+    assert!(e.to_string().contains("503"));
+    assert!(e.source().is_none());
+    assert!(e.is_transient());
+    assert!(!Error::CredentialRejected {
+        status: 401,
+        detail: None
+    }
+    .is_transient());
+}
+
+#[test]
+fn request_errors_name_the_endpoint_and_classify_retries() {
+    let status = |status| Error::RequestStatus {
+        endpoint: "GET /api/v1/x".into(),
+        status,
+        detail: Some("nope".into()),
+    };
+    assert_eq!(
+        status(400).to_string(),
+        "request GET /api/v1/x: server answered 400: nope"
+    );
+    for s in [408, 409, 429, 500, 503] {
+        assert!(status(s).is_transient(), "{s}");
+    }
+    for s in [400, 403, 404, 422] {
+        assert!(!status(s).is_transient(), "{s}");
+    }
+    let gave_up = Error::RetriesExhausted {
+        attempts: 3,
+        elapsed: Duration::from_millis(1200),
+        last: Arc::new(status(503)),
+    };
+    assert_eq!(
+        gave_up.to_string(),
+        "gave up after 3 attempts in 1.2s: request GET /api/v1/x: server answered 503: nope"
+    );
+    assert!(gave_up.is_transient());
+    assert!(gave_up.source().is_none());
+    let auth = Error::Authentication {
+        endpoint: "POST /api/v1/y".into(),
+        detail: Some("Invalid JWT".into()),
+    };
+    assert_eq!(
+        auth.to_string(),
+        "request POST /api/v1/y: authentication failed (401): Invalid JWT"
+    );
+    assert!(!auth.is_transient());
+}
+
+#[test]
+fn error_is_send_sync_and_cheap_to_clone() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<Error>();
+}
