@@ -1,19 +1,35 @@
-//! Wall-clock time, injectable so tests can move, skew and jump it.
+//! Wall-clock and monotonic time, injectable so tests can move, skew and jump them.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-/// A source of wall-clock time.
+/// A source of wall-clock and monotonic time.
 ///
-/// The provider reads it to judge a token's runway. Production code uses
-/// [`SystemClock`]; tests inject a [`ManualClock`] (or their own) to move time
-/// forward, skew it against the server, or jump it back.
+/// The provider reads the wall clock to judge a token's runway, and the
+/// monotonic one for everything measured from a moment it saw: a token's age
+/// (so that a wall clock stepped back cannot make it younger), the pacing
+/// between exchanges, cooldowns, warnings and the deadlines of refreshes.
+/// Production code uses [`SystemClock`]; tests inject a [`ManualClock`] (or
+/// their own) to move time forward, skew it against the server, or jump it
+/// back.
+///
+/// Waits still take real time: a wait until a deadline on this clock lasts
+/// as long, in real time, as the clock says is left when it starts. With an
+/// injected clock, the deadline given to
+/// [`get_token_until`](crate::AuthTokenProvider::get_token_until) is read on
+/// this clock's [`instant`](Clock::instant).
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// The current monotonic time. Defaults to [`Instant::now`], so that a
+    /// clock moving only the wall clock needs not implement it.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The operating system's wall clock.
@@ -28,57 +44,76 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to. Clones share the same time.
 ///
+/// [`advance`](Self::advance) moves the wall clock and the monotonic clock
+/// together, as time passing does; [`set`](Self::set) and
+/// [`rewind`](Self::rewind) move the wall clock alone, as a step of the
+/// system clock (an NTP correction, `date -s`) does.
+///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
 /// use tinker_auth::{Clock, ManualClock};
 /// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000));
+/// let start = clock.instant();
 /// clock.advance(Duration::from_secs(5));
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_005));
+/// assert_eq!(clock.instant() - start, Duration::from_secs(5));
 /// clock.rewind(Duration::from_secs(10));
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(995));
+/// assert_eq!(clock.instant() - start, Duration::from_secs(5));
 /// ```
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<SystemTime>>);
+pub struct ManualClock(Arc<Mutex<(SystemTime, Instant)>>);
 
 impl ManualClock {
-    /// A clock standing at `start`.
+    /// A clock standing at `start`; its monotonic time starts at the real
+    /// [`Instant::now`].
     pub fn new(start: SystemTime) -> Self {
-        ManualClock(Arc::new(Mutex::new(start)))
+        ManualClock(Arc::new(Mutex::new((start, Instant::now()))))
     }
 
-    /// Sets the time.
+    /// Sets the wall-clock time (a step: the monotonic time stays).
     pub fn set(&self, to: SystemTime) {
-        *self.0.lock() = to;
+        self.0.lock().0 = to;
     }
 
-    /// Moves the time forward.
+    /// Moves both clocks forward.
     ///
     /// # Panics
-    /// When the result is not a representable `SystemTime` (a test asking for
-    /// `Duration::MAX`, say); the clock is then left where it was.
+    /// When the result is not a representable `SystemTime` or `Instant` (a
+    /// test asking for `Duration::MAX`, say); the clock is then left where it
+    /// was.
     pub fn advance(&self, by: Duration) {
         let mut t = self.0.lock();
-        *t = t
-            .checked_add(by)
-            .expect("ManualClock::advance: past the latest representable time");
+        let wall =
+            t.0.checked_add(by)
+                .expect("ManualClock::advance: past the latest representable time");
+        let mono =
+            t.1.checked_add(by)
+                .expect("ManualClock::advance: past the latest representable instant");
+        *t = (wall, mono);
     }
 
-    /// Moves the time back, as a stepped NTP correction would.
+    /// Moves the wall-clock time back, as a stepped NTP correction would;
+    /// the monotonic time stays.
     ///
     /// # Panics
     /// When the result is not a representable `SystemTime`; the clock is then
     /// left where it was.
     pub fn rewind(&self, by: Duration) {
         let mut t = self.0.lock();
-        *t = t
-            .checked_sub(by)
-            .expect("ManualClock::rewind: before the earliest representable time");
+        t.0 =
+            t.0.checked_sub(by)
+                .expect("ManualClock::rewind: before the earliest representable time");
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        *self.0.lock()
+        self.0.lock().0
+    }
+
+    fn instant(&self) -> Instant {
+        self.0.lock().1
     }
 }
 
@@ -106,6 +141,15 @@ impl ClockSource {
         match self {
             ClockSource::System => SystemTime::now(),
             ClockSource::Injected(c) => c.now(),
+        }
+    }
+
+    /// The monotonic time: [`Instant::now`] for the system clock.
+    #[inline]
+    pub(crate) fn instant(&self) -> Instant {
+        match self {
+            ClockSource::System => Instant::now(),
+            ClockSource::Injected(c) => c.instant(),
         }
     }
 }

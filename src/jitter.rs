@@ -1,8 +1,10 @@
-//! A tiny per-thread random source for jitter. Not for anything secret.
+//! A tiny per-thread random source for jitter (not for anything secret), and
+//! the arithmetic every backoff shares.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::time::Duration;
 
 thread_local! {
     static STATE: Cell<u64> = Cell::new(seed());
@@ -29,6 +31,23 @@ pub(crate) fn unit() -> f64 {
         let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
         (r >> 11) as f64 / (1u64 << 53) as f64
     })
+}
+
+/// The ceiling of exponential backoff before attempt `n` (1 for the first):
+/// `min(cap, base * 2^(n-1))`, doubling at most 30 times, saturating.
+pub(crate) fn doubling(n: u32, base: Duration, cap: Duration) -> Duration {
+    let doublings = n.saturating_sub(1).min(30);
+    base.saturating_mul(1u32 << doublings).min(cap)
+}
+
+/// `d * r` for `r` clamped to `[0, 1]` (NaN as 0), never more than `d`.
+/// `Duration::mul_f64` would panic where `d * r` rounds past `Duration::MAX`
+/// (as `Duration::MAX * 1.0` does in `f64`).
+pub(crate) fn scale(d: Duration, r: f64) -> Duration {
+    let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
+    Duration::try_from_secs_f64(d.as_secs_f64() * r)
+        .unwrap_or(d)
+        .min(d)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, Engine, GeneralPurpose, GeneralPurposeConfig};
 use serde_json::{Map, Value};
 
 use crate::error::Error;
@@ -107,35 +109,31 @@ fn epoch_claim(v: &Value) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
 }
 
+/// base64url without padding requirements, and with whatever a non-canonical
+/// encoder leaves in the last character's unused bits.
+const BASE64URL: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
 /// Decodes base64url (RFC 4648 §5), tolerating trailing `=` padding and the
 /// standard alphabet's `+` and `/`. Returns `None` on any other character or
 /// an impossible length.
 pub(crate) fn base64url_decode(input: &str) -> Option<Vec<u8>> {
-    let trimmed = input.trim_end_matches('=');
-    if input.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
-        return None;
+    if input.bytes().any(|b| b == b'+' || b == b'/') {
+        let url: String = input
+            .chars()
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                c => c,
+            })
+            .collect();
+        return BASE64URL.decode(url).ok();
     }
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    for c in trimmed.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    BASE64URL.decode(input).ok()
 }
 
 #[cfg(test)]
@@ -143,16 +141,8 @@ mod tests {
     use super::*;
 
     fn b64(data: &[u8]) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut s = String::new();
-        for chunk in data.chunks(3) {
-            let n =
-                chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        s
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
     }
 
     fn jwt(payload: &str) -> String {
@@ -183,6 +173,9 @@ mod tests {
         assert_eq!(base64url_decode("a").as_deref(), None);
         assert_eq!(base64url_decode("ab!c").as_deref(), None);
         assert_eq!(base64url_decode("ab===").as_deref(), None);
+        // The standard alphabet's `+` and `/` are read as `-` and `_`.
+        assert_eq!(base64url_decode("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url_decode("+/8=").unwrap(), [0xfb, 0xff]);
     }
 
     #[test]

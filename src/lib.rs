@@ -61,26 +61,19 @@
 mod agent;
 mod clock;
 mod command;
-mod config;
 mod credential;
 mod error;
-mod exchange;
 mod fork;
+mod http;
 mod http_date;
 mod jitter;
 mod jwt;
 mod middleware;
-mod policy;
 mod provider;
 mod redact;
-mod refresher;
-mod retry;
 // Not wired in yet: see the module's doc.
 #[cfg(unix)]
 mod shared_cache;
-// Wired into the schedule once the provider module is split.
-#[cfg_attr(not(test), allow(dead_code))]
-mod spread;
 mod token;
 
 pub use agent::{
@@ -89,14 +82,17 @@ pub use agent::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::CredentialCmdAuthProvider;
-pub use config::{JwtAuthProviderBuilder, DEFAULT_TOKEN_PATH};
 pub use credential::{
     resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
 };
-pub use error::Error;
+pub use error::{Error, ErrorKind};
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
+pub use provider::{
+    JwtAuthProviderBuilder, DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_BEFORE_EXPIRY,
+    DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY, DEFAULT_TOKEN_PATH,
+};
 pub use token::Token;
 /// The HTTP client this crate is built on; its types appear in this API.
 pub use ureq;

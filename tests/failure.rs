@@ -95,7 +95,9 @@ fn expired_token_and_failure_is_an_expired_error_not_a_dead_jwt() {
     assert!(err
         .to_string()
         .starts_with("token expired and could not be refreshed: "));
-    assert!(std::error::Error::source(&err).is_some());
+    // The cause is in the message, so `source()` does not repeat it.
+    assert!(err.to_string().contains("server answered 500"), "{err}");
+    assert!(std::error::Error::source(&err).is_none());
     // During the cooldown the same error comes back without a request.
     assert!(matches!(provider.get_token(), Err(Error::Expired { .. })));
     assert_eq!(server.hits(), 1);

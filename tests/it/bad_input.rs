@@ -105,7 +105,9 @@ fn connection_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert!(err.to_string().starts_with("token exchange: "), "{err}");
-    assert!(std::error::Error::source(&err).is_some());
+    // The cause is in the message, so `source()` does not repeat it.
+    assert!(std::error::Error::source(&err).is_none());
+    assert_eq!(err.kind(), tinker_auth::ErrorKind::Transport);
     assert_clean(&err);
 }
 

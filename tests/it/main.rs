@@ -26,6 +26,7 @@ mod faults;
 mod hostile_inputs;
 mod https;
 mod lifecycle;
+mod manual_clock;
 mod middleware;
 mod pacing;
 mod panics;

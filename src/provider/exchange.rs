@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::policy::ClockSample;
 use crate::clock::{clamp_timeout, ClockSource};
-use crate::config::bypasses_proxy;
 use crate::error::Error;
 use crate::fork::Origin;
+use crate::http::{bypasses_proxy, read_bounded, BodyError};
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
-use crate::policy::ClockSample;
 
 /// Largest token-endpoint response body we read. A JWT response is ~1 KiB.
 pub(crate) const MAX_BODY: u64 = 64 * 1024;
@@ -104,17 +104,12 @@ impl Exchange {
             .get("date")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_http_date);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => Error::BadResponse {
-                    reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
-                },
-                e => self.transport(e),
-            })?;
+        let body = read_bounded(resp.body_mut(), MAX_BODY).map_err(|e| match e {
+            BodyError::TooLarge => Error::BadResponse {
+                reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
+            },
+            BodyError::Failed(e) => self.transport(e),
+        })?;
         let received = clock.now();
         let (jwt, times) = parse_response(status, &body, credential)?;
         Ok(Received {
@@ -264,17 +259,8 @@ mod tests {
         use proptest::prelude::*;
 
         fn b64url(data: &[u8]) -> String {
-            const A: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-            let mut s = String::new();
-            for chunk in data.chunks(3) {
-                let n = chunk.iter().fold(0u32, |a, &b| (a << 8) | u32::from(b))
-                    << (8 * (3 - chunk.len()));
-                for i in 0..=chunk.len() {
-                    s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-                }
-            }
-            s
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
         }
 
         /// Bodies a token endpoint might plausibly (or implausibly) send.

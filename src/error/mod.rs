@@ -1,4 +1,8 @@
-//! The crate's one error type.
+//! The crate's one error type, and its classification ([`ErrorKind`]).
+
+mod kind;
+
+pub use kind::ErrorKind;
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -11,6 +15,19 @@ use std::time::Duration;
 /// Messages are lowercase `context: cause` and never contain a credential or a
 /// JWT. The type is cheap to clone: heavy causes sit behind an [`Arc`], so one
 /// failed refresh can be handed to every thread that waited on it.
+///
+/// # Causes
+/// Following the Rust API guidelines, a cause is shown once: every variant
+/// that has one (an I/O or HTTP error, the error a refresh failed with, the
+/// last of a request's attempts) writes it into its own message after a
+/// `: `, so [`source`](StdError::source) returns `None` for all of them and
+/// printing the chain repeats nothing. The cause stays reachable as the
+/// variant's field.
+///
+/// # Classes
+/// [`kind`](Error::kind) sorts every variant into an [`ErrorKind`], which
+/// decides whether it is retried ([`is_transient`](Error::is_transient)), and
+/// the C error code and CLI exit status that report it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Error {
@@ -146,6 +163,14 @@ pub enum Error {
         /// What is wrong with the body.
         reason: String,
     },
+    /// The operating system refused a resource the provider needs: the
+    /// refresh thread could not be started.
+    Runtime {
+        /// What could not be done, e.g. `cannot start the refresh thread`.
+        what: &'static str,
+        /// The operating system's error.
+        source: Arc<io::Error>,
+    },
     /// A request was retried until its attempts or its deadline ran out.
     RetriesExhausted {
         /// Attempts sent.
@@ -158,26 +183,46 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether retrying later may help (transport trouble, timeouts, 5xx, 429).
+    /// The class of this failure (see [`ErrorKind`]). Errors that wrap
+    /// another ([`Expired`](Error::Expired),
+    /// [`RetriesExhausted`](Error::RetriesExhausted)) take its kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidApiKey
+            | Error::InvalidJwt { .. }
+            | Error::Config { .. }
+            | Error::RequestBody { .. } => ErrorKind::InvalidArgument,
+            Error::MissingCredential | Error::EmptyCommand => ErrorKind::MissingCredential,
+            Error::CommandSpawn { .. }
+            | Error::CommandFailed { .. }
+            | Error::CommandEmptyOutput
+            | Error::CommandTimedOut { .. } => ErrorKind::Credential,
+            Error::CredentialRejected { .. } => ErrorKind::CredentialRejected,
+            Error::Transport { source } | Error::RequestTransport { source, .. } => {
+                transport_kind(source)
+            }
+            Error::Timeout { .. }
+            | Error::RefreshTimedOut { .. }
+            | Error::RequestTimeout { .. } => ErrorKind::Timeout,
+            Error::Status { status, .. } | Error::RequestStatus { status, .. } => {
+                ErrorKind::of_status(*status)
+            }
+            Error::BadResponse { .. } | Error::ResponseBody { .. } => ErrorKind::BadResponse,
+            Error::Authentication { .. } => ErrorKind::Authentication,
+            Error::Runtime { .. } => ErrorKind::Runtime,
+            Error::Panicked { .. } => ErrorKind::Panicked,
+            Error::Expired { cause } => cause.kind(),
+            Error::RetriesExhausted { last, .. } => last.kind(),
+        }
+    }
+
+    /// Whether retrying later may help (transport trouble, timeouts, 5xx,
+    /// 408, 409, 429): [`ErrorKind::is_transient`] of [`kind`](Self::kind).
     ///
     /// A rejected credential, a malformed configuration or a bad key are not
     /// transient: retrying them only adds load.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Transport { .. }
-            | Error::Timeout { .. }
-            | Error::RefreshTimedOut { .. }
-            | Error::Panicked { .. } => true,
-            Error::Status { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            Error::BadResponse { .. } => true,
-            Error::Expired { cause } => cause.is_transient(),
-            Error::RequestTransport { .. } | Error::RequestTimeout { .. } => true,
-            Error::RequestStatus { status, .. } => {
-                *status >= 500 || matches!(*status, 408 | 409 | 429)
-            }
-            Error::RetriesExhausted { last, .. } => last.is_transient(),
-            _ => false,
-        }
+        self.kind().is_transient()
     }
 
     pub(crate) fn invalid_jwt(reason: &'static str) -> Self {
@@ -188,6 +233,21 @@ impl Error {
         Error::Config {
             reason: reason.into(),
         }
+    }
+}
+
+/// Transport failures worth another attempt are [`ErrorKind::Transport`]: the
+/// connection could not be made or broke. Bad URLs, TLS and certificate
+/// errors, oversized headers and the like would fail the same way again:
+/// they are [`ErrorKind::Unreachable`].
+pub(crate) fn transport_kind(e: &ureq::Error) -> ErrorKind {
+    match e {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::Protocol(_) => ErrorKind::Transport,
+        _ => ErrorKind::Unreachable,
     }
 }
 
@@ -268,6 +328,7 @@ impl fmt::Display for Error {
             Error::ResponseBody { endpoint, reason } => {
                 write!(f, "request {endpoint}: {reason}")
             }
+            Error::Runtime { what, source } => write!(f, "{what}: {source}"),
             Error::RetriesExhausted {
                 attempts,
                 elapsed,
@@ -282,143 +343,9 @@ impl fmt::Display for Error {
     }
 }
 
-impl StdError for Error {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Error::CommandSpawn { source } => Some(source.as_ref()),
-            Error::Transport { source } => Some(source.as_ref()),
-            Error::Expired { cause } => Some(cause.as_ref()),
-            Error::RequestTransport { source, .. } => Some(source.as_ref()),
-            Error::RequestBody { source } => Some(source.as_ref()),
-            Error::RetriesExhausted { last, .. } => Some(last.as_ref()),
-            _ => None,
-        }
-    }
-}
+/// Every cause is part of the message (see [`Error`]'s "Causes"), so
+/// `source()` is `None`.
+impl StdError for Error {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_are_lowercase_context_colon_cause() {
-        let errors = [
-            Error::InvalidApiKey,
-            Error::MissingCredential,
-            Error::EmptyCommand,
-            Error::CommandEmptyOutput,
-            Error::CommandTimedOut {
-                after: Duration::from_secs(1),
-            },
-            Error::RefreshTimedOut {
-                step: "token exchange",
-                limit: "the caller's deadline",
-                after: Duration::from_secs(1),
-            },
-            Error::invalid_jwt("missing `exp`"),
-            Error::Status {
-                status: 500,
-                detail: Some("boom".into()),
-            },
-            Error::CredentialRejected {
-                status: 401,
-                detail: None,
-            },
-            Error::RequestStatus {
-                endpoint: "GET /api/v1/x".into(),
-                status: 400,
-                detail: Some("bad".into()),
-            },
-            Error::Authentication {
-                endpoint: "POST /api/v1/x".into(),
-                detail: None,
-            },
-            Error::RequestTimeout {
-                endpoint: "GET /api/v1/x".into(),
-                after: Duration::from_secs(1),
-            },
-            Error::ResponseBody {
-                endpoint: "GET /api/v1/x".into(),
-                reason: "200 response is not json".into(),
-            },
-            Error::RetriesExhausted {
-                attempts: 3,
-                elapsed: Duration::from_millis(1500),
-                last: Arc::new(Error::RequestStatus {
-                    endpoint: "GET /api/v1/x".into(),
-                    status: 503,
-                    detail: None,
-                }),
-            },
-        ];
-        for e in errors {
-            let text = e.to_string();
-            assert!(text.contains(": "), "{text}");
-            let first = text.chars().next().unwrap();
-            assert!(first.is_lowercase(), "{text}");
-        }
-    }
-
-    #[test]
-    fn expired_exposes_its_cause() {
-        let cause = Error::Status {
-            status: 503,
-            detail: None,
-        };
-        let e = Error::Expired {
-            cause: Arc::new(cause),
-        };
-        assert!(e.source().unwrap().to_string().contains("503"));
-        assert!(e.is_transient());
-        assert!(!Error::CredentialRejected {
-            status: 401,
-            detail: None
-        }
-        .is_transient());
-    }
-
-    #[test]
-    fn request_errors_name_the_endpoint_and_classify_retries() {
-        let status = |status| Error::RequestStatus {
-            endpoint: "GET /api/v1/x".into(),
-            status,
-            detail: Some("nope".into()),
-        };
-        assert_eq!(
-            status(400).to_string(),
-            "request GET /api/v1/x: server answered 400: nope"
-        );
-        for s in [408, 409, 429, 500, 503] {
-            assert!(status(s).is_transient(), "{s}");
-        }
-        for s in [400, 403, 404, 422] {
-            assert!(!status(s).is_transient(), "{s}");
-        }
-        let gave_up = Error::RetriesExhausted {
-            attempts: 3,
-            elapsed: Duration::from_millis(1200),
-            last: Arc::new(status(503)),
-        };
-        assert_eq!(
-            gave_up.to_string(),
-            "gave up after 3 attempts in 1.2s: request GET /api/v1/x: server answered 503: nope"
-        );
-        assert!(gave_up.is_transient());
-        assert!(gave_up.source().unwrap().to_string().contains("503"));
-        let auth = Error::Authentication {
-            endpoint: "POST /api/v1/y".into(),
-            detail: Some("Invalid JWT".into()),
-        };
-        assert_eq!(
-            auth.to_string(),
-            "request POST /api/v1/y: authentication failed (401): Invalid JWT"
-        );
-        assert!(!auth.is_transient());
-    }
-
-    #[test]
-    fn error_is_send_sync_and_cheap_to_clone() {
-        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
-        assert_traits::<Error>();
-    }
-}
+mod tests;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use super::Shared;
 use crate::error::Error;
 use crate::fork::Origin;
-use crate::provider::Shared;
 
 /// The thread's name, as shown by debuggers, `top -H` and `/proc/<pid>/task/*/comm`
 /// (Linux keeps 15 bytes of a thread name, so it is kept under that).
@@ -47,7 +47,10 @@ impl Refresher {
                 let _exit = exit_tx;
                 run(&shared, &stop_rx);
             })
-            .map_err(|e| Error::config(format!("cannot start the refresh thread: {e}")))?;
+            .map_err(|e| Error::Runtime {
+                what: "cannot start the refresh thread",
+                source: std::sync::Arc::new(e),
+            })?;
         Ok(Refresher {
             stop,
             exited,

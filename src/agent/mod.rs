@@ -6,23 +6,26 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use ureq::http::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use ureq::http::{self, HeaderName, HeaderValue, Method, Response};
-use ureq::{AsSendBody, Body};
+use ureq::http::{HeaderName, Method, Response};
+use ureq::Body;
 
-use crate::clock::clamp_timeout;
-use crate::config::{bypasses_proxy, token_url};
+use self::retry::{may_retry, retry_delay, RetryPolicy};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
-use crate::exchange::detail_of;
+use crate::http::join_url;
 use crate::jitter;
 use crate::redact::redact_url;
-use crate::retry::{is_retryable_status, may_retry, parse_retry_after, retry_delay, RetryPolicy};
-use crate::token::Token;
+
+mod builder;
+mod retry;
+mod send;
+
+pub use builder::AuthenticatedAgentBuilder;
+use send::{read_json, Outcome};
 
 /// The header that carries the token unless configured otherwise.
 pub const DEFAULT_AUTH_HEADER: &str = "x-api-key";
@@ -31,170 +34,8 @@ pub const DEFAULT_AUTH_HEADER: &str = "x-api-key";
 /// [`AuthenticatedAgent::post`] read and parse.
 pub const MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
 
-/// Largest error-response body read for its `detail`.
-const MAX_ERROR_BODY: u64 = 64 * 1024;
-
 /// Default timeout of one attempt.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Configures and builds an [`AuthenticatedAgent`]. Made by
-/// [`AuthenticatedAgent::builder`].
-pub struct AuthenticatedAgentBuilder {
-    base_url: String,
-    provider: Arc<dyn AuthTokenProvider>,
-    agent: Option<ureq::Agent>,
-    header_name: HeaderName,
-    policy: RetryPolicy,
-    timeout: Duration,
-    allow_insecure_http: bool,
-}
-
-impl AuthenticatedAgentBuilder {
-    /// Sends through the caller's own `ureq` agent (its connection pool, TLS,
-    /// proxy and middleware). Each request still overrides two settings: HTTP
-    /// error statuses are returned as responses (the agent classifies them
-    /// itself) and the global timeout is the smaller of the agent's and what
-    /// this builder's [`timeout`](Self::timeout) and the deadline leave. A
-    /// plain `http://` loopback base URL also bypasses the agent's proxy: the
-    /// proxy would see the token in clear.
-    ///
-    /// Beware of an agent that follows redirects: it would send the token to
-    /// wherever the server redirects. Defaults to a private agent that follows
-    /// no redirects.
-    pub fn agent(mut self, agent: ureq::Agent) -> Self {
-        self.agent = Some(agent);
-        self
-    }
-
-    /// The header that carries the token. Defaults to
-    /// [`X-API-Key`](DEFAULT_AUTH_HEADER).
-    pub fn header_name(mut self, name: HeaderName) -> Self {
-        self.header_name = name;
-        self
-    }
-
-    /// Attempts allowed for transient failures, the first one included (`1`
-    /// disables retries). The single re-send after a rejected token does not
-    /// count against it. Defaults to 5.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.policy.max_attempts = attempts;
-        self
-    }
-
-    /// Time budget of a whole request, retries and backoff included. No
-    /// attempt is started, nor any backoff slept, that would end past it, and
-    /// an attempt in flight is cut off when it runs out. Must be positive;
-    /// `Duration::MAX` means no limit. Defaults to 60 s.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.policy.deadline = deadline;
-        self
-    }
-
-    /// Backoff before the first retry is uniform in `[0, initial)`; the bound
-    /// doubles with each retry up to [`max_backoff`](Self::max_backoff)
-    /// ("full jitter"). Defaults to 500 ms.
-    pub fn initial_backoff(mut self, initial: Duration) -> Self {
-        self.policy.initial_backoff = initial;
-        self
-    }
-
-    /// Largest backoff bound. Defaults to 10 s.
-    pub fn max_backoff(mut self, max: Duration) -> Self {
-        self.policy.max_backoff = max;
-        self
-    }
-
-    /// Largest wait a `Retry-After` header (seconds or HTTP-date) can impose;
-    /// longer requests are shortened to it. Defaults to 60 s.
-    pub fn max_retry_after(mut self, max: Duration) -> Self {
-        self.policy.max_retry_after = max;
-        self
-    }
-
-    /// Timeout of one attempt, response body included (never more than the
-    /// deadline leaves). Must be positive; a century or more
-    /// (`Duration::MAX`, say) means no limit. Defaults to 30 s.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Allows a plain `http://` base URL to a host other than loopback, which
-    /// sends the token in clear. Defaults to `false`.
-    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
-        self.allow_insecure_http = allow;
-        self
-    }
-
-    /// Validates the options and builds the agent. Sends nothing.
-    ///
-    /// # Errors
-    /// [`Error::Config`] for a bad base URL or a zero attempt count, deadline
-    /// or timeout.
-    pub fn build(self) -> Result<AuthenticatedAgent, Error> {
-        token_url(&self.base_url, "/", self.allow_insecure_http)?;
-        if self.policy.max_attempts == 0 {
-            return Err(Error::config("max_attempts must be at least 1"));
-        }
-        if self.policy.deadline.is_zero() {
-            return Err(Error::config("deadline must be positive"));
-        }
-        if self.timeout.is_zero() {
-            return Err(Error::config("timeout must be positive"));
-        }
-        // ureq adds the attempt's timeout to the instant it started: "no
-        // limit" (`Duration::MAX`) must not overflow there. Every attempt's
-        // timeout is at most this one.
-        let timeout = clamp_timeout(self.timeout);
-        // Our own agent is configured as every attempt needs it, so that an
-        // attempt with the full timeout skips the per-request configuration
-        // (a copy of the whole config); a caller's agent is adjusted per request.
-        let own_agent = self.agent.is_none();
-        // Plain http to loopback never goes through a proxy, a caller's agent's
-        // included (set per request in `dispatch`).
-        let direct = bypasses_proxy(&self.base_url);
-        let agent = self.agent.unwrap_or_else(|| {
-            ureq::Agent::config_builder()
-                .proxy(if direct {
-                    None
-                } else {
-                    ureq::Proxy::try_from_env()
-                })
-                .http_status_as_error(false)
-                .timeout_global(Some(timeout))
-                // Never follow a redirect with the token attached.
-                .max_redirects(0)
-                .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into()
-        });
-        Ok(AuthenticatedAgent {
-            inner: Arc::new(Inner {
-                base: self.base_url.trim().trim_end_matches('/').to_owned(),
-                provider: self.provider,
-                agent,
-                own_agent,
-                direct,
-                header: self.header_name,
-                policy: self.policy,
-                timeout,
-                counters: Counters::default(),
-            }),
-        })
-    }
-}
-
-impl fmt::Debug for AuthenticatedAgentBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthenticatedAgentBuilder")
-            .field("base_url", &redact_url(&self.base_url))
-            .field("header_name", &self.header_name)
-            .field("policy", &self.policy)
-            .field("timeout", &self.timeout)
-            .field("allow_insecure_http", &self.allow_insecure_http)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What an [`AuthenticatedAgent`] has done so far. See [`AuthenticatedAgent::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -283,22 +124,6 @@ struct Inner {
     policy: RetryPolicy,
     timeout: Duration,
     counters: Counters,
-}
-
-/// How one attempt ended.
-enum Outcome {
-    /// A 2xx response, its body unread, and the attempt's timeout.
-    Success(Response<Body>, Duration),
-    /// Worth retrying, after `retry_after` if the server asked.
-    Transient {
-        error: Error,
-        retry_after: Option<Duration>,
-        what: String,
-    },
-    /// A 401.
-    Unauthorized { detail: Option<String> },
-    /// Not worth retrying.
-    Fatal(Error),
 }
 
 impl AuthenticatedAgent {
@@ -424,8 +249,7 @@ impl AuthenticatedAgent {
         let c = &self.inner.counters;
         bump(&c.requests);
         let endpoint = endpoint_name(&method, path);
-        let sep = if path.starts_with('/') { "" } else { "/" };
-        let url = format!("{}{sep}{path}", self.inner.base);
+        let url = join_url(&self.inner.base, path);
         match self.run(&method, &url, &endpoint, body) {
             Ok((resp, timeout, recovered)) => {
                 if recovered {
@@ -522,149 +346,6 @@ impl AuthenticatedAgent {
             }
         }
     }
-
-    /// The attempt's global timeout: what the deadline leaves, at most the
-    /// configured timeout and the caller's agent's own.
-    fn attempt_timeout(&self, remaining: Duration) -> Duration {
-        let t = remaining.min(self.inner.timeout);
-        match self.inner.agent.config().timeouts().global {
-            Some(agent_global) => t.min(agent_global),
-            None => t,
-        }
-    }
-
-    fn attempt(
-        &self,
-        method: &Method,
-        url: &str,
-        endpoint: &str,
-        body: Option<&[u8]>,
-        token: Option<&Token>,
-        timeout: Duration,
-    ) -> Outcome {
-        let mut req = http::Request::builder()
-            .method(method.clone())
-            .uri(url)
-            .header(ACCEPT, "application/json");
-        if let Some(t) = token {
-            match HeaderValue::from_str(t.as_str()) {
-                Ok(mut v) => {
-                    v.set_sensitive(true);
-                    req = req.header(self.inner.header.clone(), v);
-                }
-                Err(_) => {
-                    return Outcome::Fatal(Error::config(
-                        "the token holds characters not allowed in an http header",
-                    ))
-                }
-            }
-        }
-        let sent = match body {
-            Some(bytes) => req
-                .header(CONTENT_TYPE, "application/json")
-                .body(bytes)
-                .map(|r| self.dispatch(r, timeout)),
-            None => req.body(()).map(|r| self.dispatch(r, timeout)),
-        };
-        let result = match sent {
-            Ok(result) => result,
-            Err(_) => {
-                return Outcome::Fatal(Error::config(format!(
-                    "request {endpoint}: not a valid url"
-                )))
-            }
-        };
-        let mut resp = match result {
-            Ok(resp) => resp,
-            Err(ureq::Error::Timeout(_)) => {
-                return Outcome::Transient {
-                    error: Error::RequestTimeout {
-                        endpoint: endpoint.to_owned(),
-                        after: timeout,
-                    },
-                    retry_after: None,
-                    what: format!("timed out after {timeout:.3?}"),
-                }
-            }
-            Err(e) => {
-                let retry = is_retryable_transport(&e);
-                let what = format!("failed: {e}");
-                let error = Error::RequestTransport {
-                    endpoint: endpoint.to_owned(),
-                    source: Arc::new(e),
-                };
-                return if retry {
-                    Outcome::Transient {
-                        error,
-                        retry_after: None,
-                        what,
-                    }
-                } else {
-                    Outcome::Fatal(error)
-                };
-            }
-        };
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Outcome::Success(resp, timeout);
-        }
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let invalid_token = resp
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("invalid_token"));
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_ERROR_BODY)
-            .read_to_vec()
-            .unwrap_or_default();
-        let detail = detail_of(&text, token.map_or("", Token::as_str));
-        if status == 401 {
-            if !invalid_token && detail.as_deref() != Some("Invalid JWT") {
-                log::debug!("request {endpoint}: 401 without a token-rejection signal");
-            }
-            return Outcome::Unauthorized { detail };
-        }
-        let error = Error::RequestStatus {
-            endpoint: endpoint.to_owned(),
-            status,
-            detail,
-        };
-        if is_retryable_status(status) {
-            Outcome::Transient {
-                error,
-                retry_after,
-                what: format!("answered {status}"),
-            }
-        } else {
-            Outcome::Fatal(error)
-        }
-    }
-
-    fn dispatch<S: AsSendBody>(
-        &self,
-        req: http::Request<S>,
-        timeout: Duration,
-    ) -> Result<Response<Body>, ureq::Error> {
-        let agent = &self.inner.agent;
-        if self.inner.own_agent && timeout == self.inner.timeout {
-            return agent.run(req);
-        }
-        let mut config = agent
-            .configure_request(req)
-            .http_status_as_error(false)
-            .timeout_global(Some(timeout));
-        if self.inner.direct {
-            config = config.proxy(None);
-        }
-        agent.run(config.build())
-    }
 }
 
 impl fmt::Debug for AuthenticatedAgent {
@@ -692,57 +373,12 @@ fn to_json<B: Serialize + ?Sized>(body: &B) -> Result<Vec<u8>, Error> {
     })
 }
 
-/// Transport failures worth another attempt: the connection could not be
-/// made or broke. Bad URLs, TLS and certificate errors, oversized headers and
-/// the like would fail the same way again.
-fn is_retryable_transport(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::HostNotFound
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Protocol(_)
-    )
-}
-
 fn gave_up(attempts: u32, start: Instant, last: Error) -> Error {
     Error::RetriesExhausted {
         attempts,
         elapsed: start.elapsed(),
         last: Arc::new(last),
     }
-}
-
-/// Reads and parses a successful response's JSON body.
-fn read_json(endpoint: &str, mut resp: Response<Body>, timeout: Duration) -> Result<Value, Error> {
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_RESPONSE_BYTES)
-        .read_to_vec()
-        .map_err(|e| match e {
-            ureq::Error::BodyExceedsLimit(_) => Error::ResponseBody {
-                endpoint: endpoint.to_owned(),
-                reason: format!("{status} response body is larger than {MAX_RESPONSE_BYTES} bytes"),
-            },
-            ureq::Error::Timeout(_) => Error::RequestTimeout {
-                endpoint: endpoint.to_owned(),
-                after: timeout,
-            },
-            e => Error::RequestTransport {
-                endpoint: endpoint.to_owned(),
-                source: Arc::new(e),
-            },
-        })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&bytes).map_err(|_| Error::ResponseBody {
-        endpoint: endpoint.to_owned(),
-        reason: format!("{status} response is not json"),
-    })
 }
 
 #[cfg(test)]

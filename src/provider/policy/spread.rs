@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use crate::policy::Timing;
+use super::Timing;
 
 /// How a token's background refresh time is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,21 +1,35 @@
 //! Building a [`JwtAuthProvider`]: options, their defaults, validation.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::exchange::Exchange;
+use super::policy::Timing;
+use super::refresher::Refresher;
+use super::{JwtAuthProvider, Shared};
 use crate::clock::{clamp_timeout, Clock, ClockSource};
 use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
 use crate::error::Error;
-use crate::exchange::Exchange;
-use crate::policy::Timing;
-use crate::provider::{JwtAuthProvider, Shared};
+use crate::http::token_url;
 use crate::redact::redact_url;
-use crate::refresher::Refresher;
+
+// The builder's defaults, in one place: the CLI and the C ABI read them too.
 
 /// The token endpoint's path on the Tinker API.
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
+
+/// Default of [`JwtAuthProviderBuilder::refresh_before_expiry`].
+pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// Default of [`JwtAuthProviderBuilder::refresh_on_demand_within`].
+pub const DEFAULT_REFRESH_ON_DEMAND_WITHIN: Duration = Duration::from_secs(60);
+
+/// Default of [`JwtAuthProviderBuilder::retry_delay`].
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// Default of [`JwtAuthProviderBuilder::fetch_timeout`].
+pub const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 enum CredentialSource {
     Resolve,
@@ -58,11 +72,11 @@ impl JwtAuthProviderBuilder {
             credential: CredentialSource::Resolve,
             seed: None,
             timing: Timing {
-                refresh_before_expiry: Duration::from_secs(300),
-                refresh_on_demand_within: Duration::from_secs(60),
-                retry_delay: Duration::from_secs(60),
+                refresh_before_expiry: DEFAULT_REFRESH_BEFORE_EXPIRY,
+                refresh_on_demand_within: DEFAULT_REFRESH_ON_DEMAND_WITHIN,
+                retry_delay: DEFAULT_RETRY_DELAY,
             },
-            fetch_timeout: Duration::from_secs(30),
+            fetch_timeout: DEFAULT_FETCH_TIMEOUT,
             token_path: DEFAULT_TOKEN_PATH.into(),
             background_refresh: true,
             allow_insecure_http: false,
@@ -202,93 +216,5 @@ impl fmt::Debug for JwtAuthProviderBuilder {
             .field("background_refresh", &self.background_refresh)
             .field("allow_insecure_http", &self.allow_insecure_http)
             .finish_non_exhaustive()
-    }
-}
-
-/// The token endpoint's URL, refusing to send a credential in clear to
-/// anything but loopback unless allowed.
-pub(crate) fn token_url(
-    base: &str,
-    path: &str,
-    allow_insecure_http: bool,
-) -> Result<String, Error> {
-    let uri: ureq::http::Uri = base
-        .trim()
-        .parse()
-        .map_err(|_| Error::config("base url is not a valid url"))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| Error::config("base url has no host"))?;
-    match uri.scheme_str() {
-        Some("https") => {}
-        Some("http") if allow_insecure_http || is_loopback(host) => {}
-        Some("http") => {
-            return Err(Error::config(
-                "base url: plain http:// to a non-loopback host would send the credential in \
-                 clear; use https:// or allow_insecure_http(true)",
-            ))
-        }
-        _ => return Err(Error::config("base url must start with https://")),
-    }
-    let path = path.trim();
-    let sep = if path.starts_with('/') { "" } else { "/" };
-    Ok(format!("{}{sep}{path}", base.trim().trim_end_matches('/')))
-}
-
-/// Whether requests to `url` must not go through a proxy: plain `http://` to
-/// loopback, which a proxy (`ALL_PROXY`, `HTTP_PROXY`, read by `ureq`) would
-/// otherwise see in clear, credential and token included.
-pub(crate) fn bypasses_proxy(url: &str) -> bool {
-    url.trim()
-        .parse::<ureq::http::Uri>()
-        .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some_and(is_loopback))
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builds_the_token_url() {
-        let u = |b| token_url(b, DEFAULT_TOKEN_PATH, false);
-        assert_eq!(
-            u("https://api.example.com").unwrap(),
-            "https://api.example.com/api/v1/auth/token"
-        );
-        assert_eq!(
-            u("https://api.example.com/prefix/").unwrap(),
-            "https://api.example.com/prefix/api/v1/auth/token"
-        );
-        assert_eq!(
-            token_url("http://127.0.0.1:8080", "custom", false).unwrap(),
-            "http://127.0.0.1:8080/custom"
-        );
-    }
-
-    #[test]
-    fn refuses_clear_text_credentials_off_loopback() {
-        for ok in [
-            "http://127.0.0.1:1",
-            "http://localhost",
-            "http://[::1]:9",
-            "http://127.9.9.9",
-        ] {
-            assert!(token_url(ok, "/t", false).is_ok(), "{ok}");
-        }
-        let e = token_url("http://10.0.0.5", "/t", false)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("allow_insecure_http"), "{e}");
-        assert!(token_url("http://tinker.example.com", "/t", false).is_err());
-        assert!(token_url("http://tinker.example.com", "/t", true).is_ok());
-        assert!(token_url("ftp://x", "/t", true).is_err());
-        assert!(token_url("not a url", "/t", true).is_err());
-        assert!(token_url("/relative", "/t", true).is_err());
     }
 }

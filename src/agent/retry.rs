@@ -7,6 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use crate::http_date::parse_http_date;
+use crate::jitter;
 
 /// The limits of one request's retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,28 +36,10 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Statuses worth retrying: 408 Request Timeout, 409 Conflict (a lock held
-/// elsewhere), 429 Too Many Requests and every 5xx.
-pub(crate) fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 409 | 429) || (500..600).contains(&status)
-}
-
 /// "Full jitter" backoff before retry number `retry` (1 for the first retry):
 /// uniform in `[0, min(cap, base * 2^(retry-1)))`, drawn from `r` in `[0, 1)`.
 pub(crate) fn full_jitter(retry: u32, base: Duration, cap: Duration, r: f64) -> Duration {
-    let doublings = retry.saturating_sub(1).min(30);
-    let ceiling = base.saturating_mul(1u32 << doublings).min(cap);
-    scale(ceiling, r)
-}
-
-/// `d * r` for `r` clamped to `[0, 1]` (NaN as 0), never more than `d`.
-/// `Duration::mul_f64` would panic where `d * r` rounds past `Duration::MAX`
-/// (as `Duration::MAX * 1.0` does in `f64`).
-pub(crate) fn scale(d: Duration, r: f64) -> Duration {
-    let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
-    Duration::try_from_secs_f64(d.as_secs_f64() * r)
-        .unwrap_or(d)
-        .min(d)
+    jitter::scale(jitter::doubling(retry, base, cap), r)
 }
 
 /// The wait a `Retry-After` header asks for: delay-seconds (`120`) or an
@@ -105,16 +88,6 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
-    }
-
-    #[test]
-    fn retryable_statuses() {
-        for s in [408, 409, 429, 500, 502, 503, 504, 599] {
-            assert!(is_retryable_status(s), "{s}");
-        }
-        for s in [200, 204, 301, 400, 401, 403, 404, 410, 422, 600] {
-            assert!(!is_retryable_status(s), "{s}");
-        }
     }
 
     #[test]

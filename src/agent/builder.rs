@@ -1,0 +1,174 @@
+//! [`AuthenticatedAgentBuilder`]: the agent's options and their validation.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::http::HeaderName;
+
+use super::retry::RetryPolicy;
+use super::{AuthenticatedAgent, Counters, Inner};
+use crate::clock::clamp_timeout;
+use crate::credential::AuthTokenProvider;
+use crate::error::Error;
+use crate::http::{bypasses_proxy, token_url};
+use crate::redact::redact_url;
+
+/// Configures and builds an [`AuthenticatedAgent`]. Made by
+/// [`AuthenticatedAgent::builder`].
+pub struct AuthenticatedAgentBuilder {
+    pub(super) base_url: String,
+    pub(super) provider: Arc<dyn AuthTokenProvider>,
+    pub(super) agent: Option<ureq::Agent>,
+    pub(super) header_name: HeaderName,
+    pub(super) policy: RetryPolicy,
+    pub(super) timeout: Duration,
+    pub(super) allow_insecure_http: bool,
+}
+
+impl AuthenticatedAgentBuilder {
+    /// Sends through the caller's own `ureq` agent (its connection pool, TLS,
+    /// proxy and middleware). Each request still overrides two settings: HTTP
+    /// error statuses are returned as responses (the agent classifies them
+    /// itself) and the global timeout is the smaller of the agent's and what
+    /// this builder's [`timeout`](Self::timeout) and the deadline leave. A
+    /// plain `http://` loopback base URL also bypasses the agent's proxy: the
+    /// proxy would see the token in clear.
+    ///
+    /// Beware of an agent that follows redirects: it would send the token to
+    /// wherever the server redirects. Defaults to a private agent that follows
+    /// no redirects.
+    pub fn agent(mut self, agent: ureq::Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// The header that carries the token. Defaults to
+    /// [`X-API-Key`](DEFAULT_AUTH_HEADER).
+    pub fn header_name(mut self, name: HeaderName) -> Self {
+        self.header_name = name;
+        self
+    }
+
+    /// Attempts allowed for transient failures, the first one included (`1`
+    /// disables retries). The single re-send after a rejected token does not
+    /// count against it. Defaults to 5.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.policy.max_attempts = attempts;
+        self
+    }
+
+    /// Time budget of a whole request, retries and backoff included. No
+    /// attempt is started, nor any backoff slept, that would end past it, and
+    /// an attempt in flight is cut off when it runs out. Must be positive;
+    /// `Duration::MAX` means no limit. Defaults to 60 s.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.policy.deadline = deadline;
+        self
+    }
+
+    /// Backoff before the first retry is uniform in `[0, initial)`; the bound
+    /// doubles with each retry up to [`max_backoff`](Self::max_backoff)
+    /// ("full jitter"). Defaults to 500 ms.
+    pub fn initial_backoff(mut self, initial: Duration) -> Self {
+        self.policy.initial_backoff = initial;
+        self
+    }
+
+    /// Largest backoff bound. Defaults to 10 s.
+    pub fn max_backoff(mut self, max: Duration) -> Self {
+        self.policy.max_backoff = max;
+        self
+    }
+
+    /// Largest wait a `Retry-After` header (seconds or HTTP-date) can impose;
+    /// longer requests are shortened to it. Defaults to 60 s.
+    pub fn max_retry_after(mut self, max: Duration) -> Self {
+        self.policy.max_retry_after = max;
+        self
+    }
+
+    /// Timeout of one attempt, response body included (never more than the
+    /// deadline leaves). Must be positive; a century or more
+    /// (`Duration::MAX`, say) means no limit. Defaults to 30 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Allows a plain `http://` base URL to a host other than loopback, which
+    /// sends the token in clear. Defaults to `false`.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// Validates the options and builds the agent. Sends nothing.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a bad base URL or a zero attempt count, deadline
+    /// or timeout.
+    pub fn build(self) -> Result<AuthenticatedAgent, Error> {
+        token_url(&self.base_url, "/", self.allow_insecure_http)?;
+        if self.policy.max_attempts == 0 {
+            return Err(Error::config("max_attempts must be at least 1"));
+        }
+        if self.policy.deadline.is_zero() {
+            return Err(Error::config("deadline must be positive"));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout must be positive"));
+        }
+        // ureq adds the attempt's timeout to the instant it started: "no
+        // limit" (`Duration::MAX`) must not overflow there. Every attempt's
+        // timeout is at most this one.
+        let timeout = clamp_timeout(self.timeout);
+        // Our own agent is configured as every attempt needs it, so that an
+        // attempt with the full timeout skips the per-request configuration
+        // (a copy of the whole config); a caller's agent is adjusted per request.
+        let own_agent = self.agent.is_none();
+        // Plain http to loopback never goes through a proxy, a caller's agent's
+        // included (set per request in `dispatch`).
+        let direct = bypasses_proxy(&self.base_url);
+        let agent = self.agent.unwrap_or_else(|| {
+            ureq::Agent::config_builder()
+                .proxy(if direct {
+                    None
+                } else {
+                    ureq::Proxy::try_from_env()
+                })
+                .http_status_as_error(false)
+                .timeout_global(Some(timeout))
+                // Never follow a redirect with the token attached.
+                .max_redirects(0)
+                .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into()
+        });
+        Ok(AuthenticatedAgent {
+            inner: Arc::new(Inner {
+                base: self.base_url.trim().trim_end_matches('/').to_owned(),
+                provider: self.provider,
+                agent,
+                own_agent,
+                direct,
+                header: self.header_name,
+                policy: self.policy,
+                timeout,
+                counters: Counters::default(),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for AuthenticatedAgentBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatedAgentBuilder")
+            .field("base_url", &redact_url(&self.base_url))
+            .field("header_name", &self.header_name)
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,381 @@
+//! Refresh flights: who leads one, who waits for it, and how it ends.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::MutexGuard;
+
+use super::decide::{self, after_exchange, Held, Take};
+use super::exchange::Received;
+use super::policy::{background_sleep, estimate_offset, flight_deadline, Schedule};
+use super::refresher;
+use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
+use crate::error::Error;
+use crate::fork::Origin;
+use crate::jitter;
+use crate::token::Token;
+
+/// Shortest sleep of the background thread, so that no schedule can make it spin.
+const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
+
+/// Longest sleep of the background thread: it then recomputes its schedule,
+/// so that no margin (up to `Duration::MAX`) makes it sleep unbounded.
+const MAX_BACKGROUND_SLEEP: Duration = Duration::from_secs(3600);
+
+/// Ends the flight it was made for when dropped, on every way out of
+/// [`Shared::fly`]: clears `in_flight`, bumps `generation` and wakes the
+/// waiters. A panic after the fetch (while installing its result, with the
+/// lock held: `parking_lot` does not poison) thus still ends the flight, its
+/// waiters getting [`Error::Panicked`] instead of waiting for a flight that
+/// will never end; the panic goes on to the thread that led the flight.
+struct FlightEnd<'a, 'g> {
+    st: &'a mut MutexGuard<'g, State>,
+    fetched: &'a parking_lot::Condvar,
+}
+
+impl Drop for FlightEnd<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.st.outcome = Err(Error::Panicked {
+                during: "installing a token",
+            });
+        }
+        self.st.in_flight = false;
+        self.st.generation = self.st.generation.wrapping_add(1);
+        self.fetched.notify_all();
+    }
+}
+
+impl Shared {
+    /// How long the background thread should sleep, and the generation its
+    /// refresh will replace.
+    pub(crate) fn next_background(&self) -> (Duration, u64) {
+        let wall = self.clock.now();
+        let st = self.state.lock();
+        let now = st.now(wall, self.clock.instant());
+        let scheduled = st.current.as_ref().map(|c| c.schedule.refresh_delay(now));
+        let mono = self.clock.instant();
+        let since_last = st.last_end.map(|t| mono.saturating_duration_since(t));
+        let delay = background_sleep(scheduled, st.failures, since_last, st.pace.background);
+        (
+            delay.clamp(MIN_BACKGROUND_SLEEP, MAX_BACKGROUND_SLEEP),
+            st.generation,
+        )
+    }
+
+    /// The background thread's refresh: skipped if any fetch completed since
+    /// it was scheduled, since the schedule must then be recomputed.
+    pub(crate) fn refresh_in_background(&self, scheduled_after: u64) {
+        let st = self.state.lock();
+        let want = Want::After(scheduled_after);
+        if let Err(e) = self.refresh(st, want, Trigger::Background, None) {
+            log::debug!("background refresh: {e}");
+        }
+    }
+
+    pub(super) fn wanted(&self, st: &State, want: &Want, now: SystemTime) -> bool {
+        match want {
+            Want::Fresh => st
+                .current
+                .as_ref()
+                .is_none_or(|c| c.schedule.needs_refresh(now)),
+            Want::After(generation) => st.generation == *generation,
+        }
+    }
+
+    /// Brings about `want`, leading a flight or waiting for the one in flight.
+    ///
+    /// # Deadlines
+    /// A caller's `deadline` (none for `get_token`) bounds everything it
+    /// waits for: a flight in flight, or the pacing gap before the next one.
+    /// A flight has its own deadline, set when it starts ([`flight_deadline`])
+    /// and stored in the state; waiters wait until the earlier of the two, and
+    /// once it has passed new callers do not wait again: they get the cached
+    /// token while usable, else [`Error::RefreshTimedOut`] naming the step and
+    /// the limit. A caller whose deadline comes before the flight's would have
+    /// to block past it while leading, so its flight runs on a helper thread
+    /// and it waits with its deadline; the flight runs on and serves later
+    /// callers. Background flights and callers without a deadline lead
+    /// inline.
+    pub(super) fn refresh(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        want: Want,
+        trigger: Trigger,
+        caller: Option<(Instant, &Arc<Self>)>,
+    ) -> Result<Token, Error> {
+        let deadline = caller.map(|(d, _)| d);
+        loop {
+            let now = st.now(self.clock.now(), self.clock.instant());
+            if !self.wanted(&st, &want, now) {
+                return self.settle(&mut st, now);
+            }
+            if st.in_flight && !st.flight_origin.forked() {
+                return self.wait_for_flight(st, deadline, true);
+            }
+            if trigger == Trigger::OnDemand {
+                let mono = self.clock.instant();
+                // Overflow cannot happen (the gap is at most a few seconds);
+                // it would mean no pacing.
+                let paced_until = st
+                    .last_end
+                    .and_then(|t| t.checked_add(st.pace.on_demand))
+                    .filter(|&until| mono < until);
+                if let Some(until) = paced_until {
+                    if st.failures > 0 {
+                        let cause = st.cause.clone().unwrap_or(Error::BadResponse {
+                            reason: "token endpoint is cooling down".into(),
+                        });
+                        return self.fallback(&mut st, now, cause);
+                    }
+                    // Paced after a productive exchange (its token rejected or
+                    // aged within a second of receipt): serve the token while
+                    // usable, else wait out the gap.
+                    if let Some(c) = st.current.as_ref().filter(|c| c.schedule.usable(now)) {
+                        return Ok(c.token.clone());
+                    }
+                    let wake = deadline.map_or(until, |d| d.min(until));
+                    if mono >= wake {
+                        let cause = Error::RefreshTimedOut {
+                            step: "pacing gap",
+                            limit: "the caller's deadline",
+                            after: Duration::ZERO,
+                        };
+                        return self.fallback(&mut st, now, cause);
+                    }
+                    let _ = self
+                        .fetched
+                        .wait_for(&mut st, wake.saturating_duration_since(mono));
+                    continue;
+                }
+            }
+            let start = self.clock.instant();
+            st.in_flight = true;
+            st.flight_origin = Origin::here();
+            st.flight_start = start;
+            st.flight_deadline =
+                flight_deadline(start, self.credential.time_limit(), self.fetch_timeout);
+            st.flight_step = STEP_CREDENTIAL;
+            st.stats.fetches_started += 1;
+            match trigger {
+                Trigger::OnDemand => st.stats.on_demand += 1,
+                Trigger::Background => st.stats.background += 1,
+            }
+            if let Some((_, this)) = caller.filter(|&(d, _)| d < st.flight_deadline) {
+                let shared = Arc::clone(this);
+                let helper = std::thread::Builder::new()
+                    .name("tinker-flight".into())
+                    .stack_size(refresher::STACK_SIZE)
+                    .spawn(move || {
+                        let mut st = shared.state.lock();
+                        shared.fly(&mut st, trigger);
+                    });
+                match helper {
+                    Ok(_) => return self.wait_for_flight(st, deadline, false),
+                    Err(e) => log::debug!("no helper thread ({e}); refreshing inline"),
+                }
+            }
+            self.fly(&mut st, trigger);
+            let now = st.now(self.clock.now(), self.clock.instant());
+            return self.settle(&mut st, now);
+        }
+    }
+
+    /// Runs the flight marked in `st` (lock released for the I/O), installs
+    /// its result and wakes the waiters. Panics in the I/O are caught in
+    /// [`fetch`](Self::fetch); whatever else happens, [`FlightEnd`] ends the
+    /// flight when this returns or unwinds.
+    pub(super) fn fly(&self, st: &mut MutexGuard<'_, State>, trigger: Trigger) {
+        let end = FlightEnd {
+            st,
+            fetched: &self.fetched,
+        };
+        let result = MutexGuard::unlocked(end.st, || self.fetch());
+        let received_mono = self.clock.instant();
+        let now = self.clock.now();
+        self.install(end.st, result, now, received_mono, trigger);
+    }
+
+    /// Waits for the flight in flight, until its deadline or the caller's,
+    /// whichever comes first, and shares its outcome. A caller arriving after
+    /// the flight's deadline does not wait at all.
+    pub(super) fn wait_for_flight(
+        &self,
+        mut st: MutexGuard<'_, State>,
+        deadline: Option<Instant>,
+        count: bool,
+    ) -> Result<Token, Error> {
+        if count {
+            st.stats.waits += 1;
+        }
+        let generation = st.generation;
+        let flight_deadline = st.flight_deadline;
+        let wake = deadline.map_or(flight_deadline, |d| d.min(flight_deadline));
+        // The wake-up is on the provider's clock; the wait takes what is
+        // left of it in real time (the same, with the system clock).
+        while st.generation == generation {
+            let left = wake.saturating_duration_since(self.clock.instant());
+            if left.is_zero() || self.fetched.wait_for(&mut st, left).timed_out() {
+                break;
+            }
+        }
+        let now = st.now(self.clock.now(), self.clock.instant());
+        if st.generation == generation {
+            let mono = self.clock.instant();
+            let limit = if mono >= flight_deadline {
+                "its deadline (credential time limit + fetch_timeout + 1 s)"
+            } else {
+                "the caller's deadline"
+            };
+            let cause = Error::RefreshTimedOut {
+                step: st.flight_step,
+                limit,
+                after: mono.saturating_duration_since(st.flight_start),
+            };
+            return self.fallback(&mut st, now, cause);
+        }
+        self.settle(&mut st, now)
+    }
+
+    /// One exchange, with the lock released. Panics become errors so that the
+    /// flight always ends and its waiters always wake.
+    pub(super) fn fetch(&self) -> Result<Received, Error> {
+        let credential = catch_unwind(AssertUnwindSafe(|| self.credential.get_token()))
+            .map_err(|_| Error::Panicked {
+                during: "credential provider",
+            })??
+            .ok_or(Error::MissingCredential)?;
+        self.state.lock().flight_step = STEP_EXCHANGE;
+        catch_unwind(AssertUnwindSafe(|| {
+            self.exchange.fetch(credential.as_str(), &self.clock)
+        }))
+        .map_err(|_| Error::Panicked {
+            during: "token exchange",
+        })?
+    }
+
+    /// Applies an exchange's result to the state (see [`decide::after_exchange`]).
+    pub(super) fn install(
+        &self,
+        st: &mut State,
+        result: Result<Received, Error>,
+        now: SystemTime,
+        received_mono: Instant,
+        trigger: Trigger,
+    ) {
+        #[cfg(test)]
+        if tests::PANIC_IN_INSTALL.with(|p| p.replace(false)) {
+            panic!("injected panic in install");
+        }
+        match result {
+            Ok(r) => {
+                st.stats.fetches_succeeded += 1;
+                let is_new = st
+                    .current
+                    .as_ref()
+                    .is_none_or(|c| c.token.as_str() != r.jwt);
+                let held = st.current.as_ref().map(|c| Held {
+                    exp: c.token.expires_at(),
+                    usable: c.schedule.usable(c.now(now, self.clock.instant())),
+                });
+                st.offset = estimate_offset(st.offset, &r.clock, is_new);
+                let schedule = Schedule::new(
+                    r.times,
+                    st.offset,
+                    r.clock.uncertainty(),
+                    r.clock.received,
+                    &self.timing,
+                    jitter::unit(),
+                );
+                let decision = after_exchange(
+                    held.as_ref(),
+                    &decide::Received {
+                        exp: r.times.exp,
+                        schedule: &schedule,
+                    },
+                    now,
+                );
+                if decision.take == Take::Received {
+                    let token = Token::from_parts(r.jwt, r.times);
+                    self.set_current(st, token, schedule, received_mono);
+                }
+                st.outcome = Ok(());
+                if let Some(reason) = decision.progress.reason() {
+                    // A token no fresher than the last (or one already due for
+                    // its background refresh) must not trigger another
+                    // exchange at once, whoever would start it.
+                    self.note_failure(
+                        st,
+                        Error::BadResponse {
+                            reason: reason.into(),
+                        },
+                    );
+                    self.warn(st, now, trigger, reason);
+                } else {
+                    st.failures = 0;
+                    st.cause = None;
+                    self.paced(st);
+                }
+            }
+            Err(e) => {
+                st.stats.fetches_failed += 1;
+                st.outcome = Err(e.clone());
+                let text = e.to_string();
+                self.note_failure(st, e);
+                self.warn(st, now, trigger, &text);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::super::exchange::Exchange;
+    use super::super::policy::Timing;
+    use crate::clock::ClockSource;
+    use crate::error::Error;
+    use crate::ApiKeyAuthProvider;
+
+    use super::Shared;
+
+    thread_local! {
+        /// Makes the next `install` on this thread panic.
+        pub(super) static PANIC_IN_INSTALL: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[test]
+    fn a_panic_while_installing_still_ends_the_flight() {
+        // Nothing listens on port 1: the exchange fails at once.
+        let shared = Arc::new(Shared::new(
+            Box::new(ApiKeyAuthProvider::new("tml-test").unwrap()),
+            Exchange::new("http://127.0.0.1:1/t".into(), Duration::from_secs(5)),
+            ClockSource::System,
+            Timing {
+                refresh_before_expiry: Duration::from_secs(300),
+                refresh_on_demand_within: Duration::from_secs(60),
+                retry_delay: Duration::from_secs(60),
+            },
+            Duration::from_secs(5),
+        ));
+        PANIC_IN_INSTALL.with(|p| p.set(true));
+        assert!(catch_unwind(AssertUnwindSafe(|| shared.get())).is_err());
+        {
+            let st = shared.state.lock();
+            assert!(!st.in_flight, "the flight ended");
+            assert_eq!(st.generation, 1);
+            assert!(matches!(st.outcome, Err(Error::Panicked { .. })));
+        }
+        // The provider stays usable: the next caller is not left waiting.
+        let waiter = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.get())
+        };
+        assert!(waiter.join().unwrap().is_err());
+    }
+}
