@@ -141,9 +141,9 @@ fn parse_token(args: &[String]) -> Result<Command, Usage> {
     let mut out = TokenArgs {
         base_url: None,
         credential_cmd: None,
-        min_runway: Duration::from_secs(60),
+        min_runway: tinker_auth::DEFAULT_REFRESH_ON_DEMAND_WITHIN,
         no_cache: false,
-        timeout: Duration::from_secs(30),
+        timeout: tinker_auth::DEFAULT_FETCH_TIMEOUT,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {

@@ -26,7 +26,6 @@ use crate::cache::Entry;
 const BASE_URL_ENV: &str = "TINKER_BASE_URL";
 
 const EXIT_USAGE: u8 = 2;
-const EXIT_REJECTED: u8 = 3;
 const EXIT_UNAVAILABLE: u8 = 4;
 
 /// Most we read of a JWT from stdin.
@@ -55,19 +54,9 @@ fn fail(code: u8, e: &Error) -> Failure {
     }
 }
 
-/// The exit code for a library error.
+/// The exit code for a library error: the library's one classification table.
 fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::MissingCredential | Error::EmptyCommand | Error::Config { .. } => EXIT_USAGE,
-        Error::CredentialRejected { .. }
-        | Error::InvalidApiKey
-        | Error::CommandSpawn { .. }
-        | Error::CommandFailed { .. }
-        | Error::CommandEmptyOutput
-        | Error::CommandTimedOut { .. } => EXIT_REJECTED,
-        Error::Expired { cause } => exit_code(cause),
-        _ => EXIT_UNAVAILABLE,
-    }
+    e.kind().exit_code()
 }
 
 fn main() -> ExitCode {
@@ -120,7 +109,12 @@ fn credential(args: &TokenArgs) -> Result<Token, Failure> {
     provider
         .get_token()
         .map_err(|e| fail(exit_code(&e), &e))?
-        .ok_or_else(|| fail(EXIT_USAGE, &Error::MissingCredential))
+        .ok_or_else(|| {
+            fail(
+                exit_code(&Error::MissingCredential),
+                &Error::MissingCredential,
+            )
+        })
 }
 
 /// The credential resolved once, handed to the exchange as is.

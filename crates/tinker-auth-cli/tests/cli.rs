@@ -279,7 +279,7 @@ fn exit_codes_and_one_line_errors() {
         &key,
     );
     assert!(e.contains("TINKER_API_KEY"), "{e}");
-    // 3: the credential is rejected, by its form or by the server.
+    // 3: the credential is rejected by the server.
     let wrong = "tml-wrong-but-well-formed-key";
     let out = home.run(
         &["token", "--base-url", &url],
@@ -288,13 +288,14 @@ fn exit_codes_and_one_line_errors() {
     );
     let e = assert_fails(&out, 3, wrong);
     assert!(e.contains("credential rejected (401)"), "{e}");
+    // 2 again: a malformed key is a bad argument, as in C (INVALID_ARGUMENT).
     let bad = "sk-not-a-tinker-key";
     let out = home.run(
         &["token", "--base-url", &url],
         &[("TINKER_API_KEY", bad)],
         None,
     );
-    assert_fails(&out, 3, bad);
+    assert_fails(&out, 2, bad);
     // 4: the server fails or cannot be reached.
     server.set_mode(Mode::Status500);
     let out = home.run(

@@ -64,9 +64,9 @@ extern "C" {
 #define TINKER_AUTH_ERR_INVALID_HANDLE (-3)
 /* The buffer cannot hold the token and its NUL; nothing was copied. */
 #define TINKER_AUTH_ERR_BUFFER_TOO_SMALL (-4)
-/* An argument or option is unusable (bad URL, out-of-range timing, wrong struct_size). */
+/* An argument or option is unusable (bad URL, malformed key, out-of-range timing, wrong struct_size). */
 #define TINKER_AUTH_ERR_INVALID_ARGUMENT (-5)
-/* No usable credential: none configured, malformed, or the credential command failed. */
+/* No usable credential: none configured, or the credential command failed. */
 #define TINKER_AUTH_ERR_CREDENTIAL (-6)
 /* The token endpoint rejected the credential (401 or 403). */
 #define TINKER_AUTH_ERR_REJECTED (-7)

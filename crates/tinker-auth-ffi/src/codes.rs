@@ -19,9 +19,9 @@ pub const TINKER_AUTH_ERR_INVALID_UTF8: i32 = -2;
 pub const TINKER_AUTH_ERR_INVALID_HANDLE: i32 = -3;
 /// The buffer cannot hold the token and its terminating NUL; nothing was copied.
 pub const TINKER_AUTH_ERR_BUFFER_TOO_SMALL: i32 = -4;
-/// An argument or option is unusable (bad URL, out-of-range timing, wrong `struct_size`).
+/// An argument or option is unusable (bad URL, malformed key, out-of-range timing, wrong `struct_size`).
 pub const TINKER_AUTH_ERR_INVALID_ARGUMENT: i32 = -5;
-/// No usable credential: none configured, malformed, or the credential command failed.
+/// No usable credential: none configured, or the credential command failed.
 pub const TINKER_AUTH_ERR_CREDENTIAL: i32 = -6;
 /// The token endpoint rejected the credential (401 or 403).
 pub const TINKER_AUTH_ERR_REJECTED: i32 = -7;
@@ -71,7 +71,8 @@ impl Failure {
 
     pub(crate) fn from_error(function: &str, e: &Error) -> Self {
         // Error messages never contain a credential or a JWT.
-        Failure::new(code_of(e), format!("{function}: {e}"))
+        // The library's one classification table gives the code.
+        Failure::new(e.kind().code(), format!("{function}: {e}"))
     }
 
     /// Stores the failure as this thread's last error and returns its code.
@@ -85,25 +86,6 @@ impl Failure {
             }
         });
         self.code
-    }
-}
-
-/// The C error code for a library error.
-fn code_of(e: &Error) -> i32 {
-    match e {
-        Error::CredentialRejected { .. } => TINKER_AUTH_ERR_REJECTED,
-        Error::InvalidApiKey
-        | Error::MissingCredential
-        | Error::EmptyCommand
-        | Error::CommandSpawn { .. }
-        | Error::CommandFailed { .. }
-        | Error::CommandEmptyOutput
-        | Error::CommandTimedOut { .. } => TINKER_AUTH_ERR_CREDENTIAL,
-        Error::Expired { cause } => code_of(cause),
-        Error::Config { .. } => TINKER_AUTH_ERR_INVALID_ARGUMENT,
-        Error::Panicked { .. } => TINKER_AUTH_ERR_PANIC,
-        // Transport, timeout, status, unusable response: the server's side.
-        _ => TINKER_AUTH_ERR_UNAVAILABLE,
     }
 }
 
@@ -178,6 +160,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use tinker_auth::ErrorKind;
 
     fn last() -> (i32, String) {
         let mut buf = [0 as c_char; TINKER_AUTH_ERROR_MESSAGE_LEN];
@@ -209,25 +192,41 @@ mod tests {
     }
 
     #[test]
+    fn every_error_kind_maps_to_a_declared_code() {
+        let declared = [
+            TINKER_AUTH_ERR_INVALID_ARGUMENT,
+            TINKER_AUTH_ERR_CREDENTIAL,
+            TINKER_AUTH_ERR_REJECTED,
+            TINKER_AUTH_ERR_UNAVAILABLE,
+            TINKER_AUTH_ERR_PANIC,
+        ];
+        for kind in ErrorKind::ALL {
+            assert!(declared.contains(&kind.code()), "{kind:?}: {}", kind.code());
+        }
+    }
+
+    #[test]
     fn error_codes_follow_the_cause() {
+        let code = |e: &Error| Failure::from_error("f", e).code;
         let rejected = Error::CredentialRejected {
             status: 401,
             detail: None,
         };
-        assert_eq!(code_of(&rejected), TINKER_AUTH_ERR_REJECTED);
+        assert_eq!(code(&rejected), TINKER_AUTH_ERR_REJECTED);
         let expired = Error::Expired {
             cause: Arc::new(Error::Timeout {
                 after: Duration::from_secs(1),
             }),
         };
-        assert_eq!(code_of(&expired), TINKER_AUTH_ERR_UNAVAILABLE);
-        assert_eq!(code_of(&Error::InvalidApiKey), TINKER_AUTH_ERR_CREDENTIAL);
+        assert_eq!(code(&expired), TINKER_AUTH_ERR_UNAVAILABLE);
+        // A malformed key is an invalid argument, here and in the CLI (exit 2).
         assert_eq!(
-            code_of(&Error::MissingCredential),
-            TINKER_AUTH_ERR_CREDENTIAL
+            code(&Error::InvalidApiKey),
+            TINKER_AUTH_ERR_INVALID_ARGUMENT
         );
+        assert_eq!(code(&Error::MissingCredential), TINKER_AUTH_ERR_CREDENTIAL);
         assert_eq!(
-            code_of(&Error::Config { reason: "x".into() }),
+            code(&Error::Config { reason: "x".into() }),
             TINKER_AUTH_ERR_INVALID_ARGUMENT
         );
     }

@@ -222,7 +222,7 @@ mod tests {
     use std::ffi::CStr;
 
     use super::*;
-    use crate::codes::TINKER_AUTH_ERR_CREDENTIAL;
+    use crate::codes::TINKER_AUTH_ERR_INVALID_ARGUMENT;
 
     #[test]
     fn invalid_key_errors_do_not_echo_the_key() {
@@ -232,7 +232,7 @@ mod tests {
         // SAFETY: valid C strings and a live error struct.
         let h = unsafe { tinker_auth_new(url.as_ptr(), key.as_ptr(), &mut err) };
         assert_eq!(h, 0);
-        assert_eq!(err.code, TINKER_AUTH_ERR_CREDENTIAL);
+        assert_eq!(err.code, TINKER_AUTH_ERR_INVALID_ARGUMENT);
         // SAFETY: `error_struct` always NUL-terminates the message.
         let text = unsafe { CStr::from_ptr(err.message.as_ptr()) }.to_string_lossy();
         assert!(

@@ -5,7 +5,10 @@ use std::panic::catch_unwind;
 use std::ptr;
 use std::time::Duration;
 
-use tinker_auth::{JwtAuthProvider, JwtAuthProviderBuilder};
+use tinker_auth::{
+    JwtAuthProvider, JwtAuthProviderBuilder, DEFAULT_FETCH_TIMEOUT, DEFAULT_REFRESH_BEFORE_EXPIRY,
+    DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY,
+};
 
 use crate::codes::{Failure, TINKER_AUTH_ERR_INVALID_ARGUMENT};
 
@@ -36,12 +39,18 @@ impl Default for TinkerAuthOptions {
         TinkerAuthOptions {
             struct_size: size_of::<TinkerAuthOptions>() as u32,
             background_refresh: 1,
-            refresh_before_expiry_ms: 300_000,
-            refresh_on_demand_within_ms: 60_000,
-            retry_delay_ms: 60_000,
-            fetch_timeout_ms: 30_000,
+            // The library's defaults, in milliseconds (each well under u64::MAX).
+            refresh_before_expiry_ms: millis(DEFAULT_REFRESH_BEFORE_EXPIRY),
+            refresh_on_demand_within_ms: millis(DEFAULT_REFRESH_ON_DEMAND_WITHIN),
+            retry_delay_ms: millis(DEFAULT_RETRY_DELAY),
+            fetch_timeout_ms: millis(DEFAULT_FETCH_TIMEOUT),
         }
     }
+}
+
+/// `d` in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `value` milliseconds, at most [`MAX_OPTION_MS`].

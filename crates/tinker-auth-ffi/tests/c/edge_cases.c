@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     CHECK(err.code == TINKER_AUTH_ERR_INVALID_UTF8);
 
     CHECK(tinker_auth_new(url, "sk-not-a-tinker-key", &err) == 0);
-    CHECK(err.code == TINKER_AUTH_ERR_CREDENTIAL);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
     CHECK(strstr(err.message, "not-a-tinker-key") == NULL);
 
     CHECK(tinker_auth_new(url, "tml-wrong-key", &err) == 0);
