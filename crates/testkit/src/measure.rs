@@ -633,35 +633,7 @@ pub fn stack_mapping(tid: u32) -> Option<(u64, u64)> {
         16,
     )
     .ok()?;
-    let smaps = fs::read_to_string("/proc/self/smaps").ok()?;
-    let mut inside = false;
-    let mut size = None;
-    for line in smaps.lines() {
-        let first = line.split_whitespace().next().unwrap_or("");
-        if let Some((lo, hi)) = first.split_once('-') {
-            if let (Ok(lo), Ok(hi)) = (u64::from_str_radix(lo, 16), u64::from_str_radix(hi, 16)) {
-                inside = lo <= sp && sp < hi;
-                continue;
-            }
-        }
-        if !inside {
-            continue;
-        }
-        let kib = |rest: &str| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .map(|k| k * 1024)
-        };
-        if let Some(rest) = line.strip_prefix("Size:") {
-            size = kib(rest);
-        } else if let Some(rest) = line.strip_prefix("Rss:") {
-            return Some((size?, kib(rest)?));
-        }
-    }
-    None
+    crate::stack::stack_mapping_of(usize::try_from(sp).ok()?)
 }
 
 /// Item 5: memory and wake-ups.
