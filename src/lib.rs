@@ -86,6 +86,10 @@ pub use credential::{
     resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
 };
 pub use error::{Error, ErrorKind};
+pub use http::{
+    base_url_from_env, BASE_URL_ENV, CF_ACCESS_CLIENT_ID_ENV, CF_ACCESS_CLIENT_SECRET_ENV,
+    DEFAULT_BASE_URL,
+};
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};

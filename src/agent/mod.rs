@@ -16,7 +16,7 @@ use ureq::Body;
 use self::retry::{may_retry, retry_delay, RetryPolicy};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
-use crate::http::join_url;
+use crate::http::{join_url, ExtraHeaders, HeaderOptions};
 use crate::jitter;
 use crate::redact::redact_url;
 
@@ -124,6 +124,8 @@ struct Inner {
     policy: RetryPolicy,
     timeout: Duration,
     counters: Counters,
+    /// Extra headers and the User-Agent.
+    headers: ExtraHeaders,
 }
 
 impl AuthenticatedAgent {
@@ -141,7 +143,30 @@ impl AuthenticatedAgent {
             policy: RetryPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
             allow_insecure_http: false,
+            header_options: HeaderOptions::default(),
         }
+    }
+
+    /// An agent with the default settings, and its provider, configured by
+    /// the environment alone: the base URL from `TINKER_BASE_URL` (else
+    /// [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL)), a
+    /// [`JwtAuthProvider::from_env`](crate::JwtAuthProvider::from_env) for
+    /// the token (which reads the same variables: credential, Cloudflare
+    /// Access headers, proxy), and the Cloudflare Access headers on every
+    /// request.
+    ///
+    /// ```no_run
+    /// let api = tinker_auth::AuthenticatedAgent::from_env()?;
+    /// println!("{}", api.get("/api/v1/get_server_capabilities")?);
+    /// # Ok::<(), tinker_auth::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`JwtAuthProviderBuilder::build`](crate::JwtAuthProviderBuilder::build).
+    pub fn from_env() -> Result<Self, Error> {
+        let base_url = crate::http::base_url_from_env();
+        let provider = Arc::new(crate::JwtAuthProvider::builder(&base_url).build()?);
+        Self::new(base_url, provider)
     }
 
     /// An agent with the default settings; see [`AuthenticatedAgentBuilder`].
