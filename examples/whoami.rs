@@ -12,15 +12,14 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use tinker_auth::{base_url_from_env, AuthenticatedAgent, JwtAuthProvider};
+use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
 
 fn whoami() -> Result<(), tinker_auth::Error> {
-    let base_url = base_url_from_env();
     // As `AuthenticatedAgent::from_env()`, keeping the provider for its runway.
-    let provider = Arc::new(JwtAuthProvider::builder(&base_url).build()?);
-    let api = AuthenticatedAgent::new(&base_url, provider.clone())?;
+    let provider = Arc::new(JwtAuthProvider::from_env()?);
+    let api = AuthenticatedAgent::builder_for(provider.clone()).build()?;
     let caps = api.get("/api/v1/get_server_capabilities")?;
-    println!("server: {base_url}");
+    println!("server: {}", provider.base_url());
     match caps["supported_models"].as_array() {
         Some(models) => {
             println!("supported models: {}", models.len());

@@ -100,9 +100,8 @@ fn bump(c: &AtomicU64) {
 /// use serde_json::json;
 /// use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
 ///
-/// let base = "https://tinker.example.com";
-/// let provider = Arc::new(JwtAuthProvider::builder(base).build()?);
-/// let api = AuthenticatedAgent::new(base, provider)?;
+/// let provider = Arc::new(JwtAuthProvider::builder("https://tinker.example.com").build()?);
+/// let api = AuthenticatedAgent::builder_for(provider).build()?;
 /// let future = api.post("/api/v1/retrieve_future", &json!({ "request_id": "r-1" }))?;
 /// println!("{future}");
 /// # Ok::<(), tinker_auth::Error>(())
@@ -147,6 +146,22 @@ impl AuthenticatedAgent {
         }
     }
 
+    /// A builder for an agent sending to `provider`'s base URL with its
+    /// tokens: the base URL is given once, to the provider.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
+    ///
+    /// let provider = Arc::new(JwtAuthProvider::from_env()?);
+    /// let api = AuthenticatedAgent::builder_for(provider.clone()).build()?;
+    /// # Ok::<(), tinker_auth::Error>(())
+    /// ```
+    pub fn builder_for(provider: Arc<crate::JwtAuthProvider>) -> AuthenticatedAgentBuilder {
+        let base_url = provider.base_url().to_owned();
+        Self::builder(base_url, provider)
+    }
+
     /// An agent with the default settings, and its provider, configured by
     /// the environment alone: the base URL from `TINKER_BASE_URL` (else
     /// [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL)), a
@@ -164,9 +179,8 @@ impl AuthenticatedAgent {
     /// # Errors
     /// As [`JwtAuthProviderBuilder::build`](crate::JwtAuthProviderBuilder::build).
     pub fn from_env() -> Result<Self, Error> {
-        let base_url = crate::http::base_url_from_env();
-        let provider = Arc::new(crate::JwtAuthProvider::builder(&base_url).build()?);
-        Self::new(base_url, provider)
+        let provider = Arc::new(crate::JwtAuthProvider::from_env()?);
+        Self::builder_for(provider).build()
     }
 
     /// An agent with the default settings; see [`AuthenticatedAgentBuilder`].

@@ -215,6 +215,7 @@ impl JwtAuthProviderBuilder {
     /// the cause of a failed first exchange.
     pub fn build(self) -> Result<JwtAuthProvider, Error> {
         let url = token_url(&self.base_url, &self.token_path, self.allow_insecure_http)?;
+        let base_url = self.base_url;
         if self.fetch_timeout.is_zero() {
             return Err(Error::config("fetch_timeout must be positive"));
         }
@@ -246,7 +247,7 @@ impl JwtAuthProviderBuilder {
         } else {
             None
         };
-        Ok(JwtAuthProvider::from_parts(shared, refresher))
+        Ok(JwtAuthProvider::from_parts(shared, refresher, &base_url))
     }
 }
 

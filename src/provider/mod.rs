@@ -78,6 +78,8 @@ pub struct JwtAuthProvider {
     shared: Arc<Shared>,
     /// Shared by the clones: the last one dropped stops the thread.
     refresher: Arc<Mutex<Option<Refresher>>>,
+    /// The base URL it was built for (trimmed, no trailing slash).
+    base_url: Arc<str>,
 }
 
 impl JwtAuthProvider {
@@ -110,11 +112,23 @@ impl JwtAuthProvider {
         Self::builder(crate::http::base_url_from_env()).build()
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, refresher: Option<Refresher>) -> Self {
+    pub(crate) fn from_parts(
+        shared: Arc<Shared>,
+        refresher: Option<Refresher>,
+        base_url: &str,
+    ) -> Self {
         JwtAuthProvider {
             shared,
             refresher: Arc::new(Mutex::new(refresher)),
+            base_url: base_url.trim().trim_end_matches('/').into(),
         }
+    }
+
+    /// The base URL the provider was built for, without a trailing slash:
+    /// what [`AuthenticatedAgent::builder_for`](crate::AuthenticatedAgent::builder_for)
+    /// sends requests to.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The current JWT, refreshed first if it is inside its on-demand window:
