@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use stand_in::{StandIn, StandInConfig};
-use tinker_auth::{jwt_expiry, AuthTokenProvider, JwtAuthProvider};
+use tinker_auth::{jwt_expiry, JwtAuthProvider};
 
 const THREADS: usize = 8;
 const RUN_FOR: Duration = Duration::from_secs(12);
@@ -119,9 +119,9 @@ fn work(i: usize, provider: &JwtAuthProvider, tally: &Tally, url: &str, started:
     let mut next_request = Instant::now();
     while started.elapsed() < RUN_FOR {
         let t0 = Instant::now();
-        let token = match provider.get_token() {
-            Ok(Some(t)) => t,
-            Ok(None) | Err(_) => {
+        let token = match provider.token() {
+            Ok(t) => t,
+            Err(_) => {
                 tally.errors.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

@@ -51,7 +51,7 @@ fn run() -> Result<u64, tinker_auth::Error> {
             .api_key(server.api_key())
             .build()?,
     );
-    let api = AuthenticatedAgent::new(server.url(), provider.clone())?;
+    let api = AuthenticatedAgent::builder_for(provider.clone()).build()?;
     println!(
         "long_job: polling {} every {POLL_EVERY:?} for {RUN_FOR:?} (tokens live 3 s, 1 request in 10 answered 503)",
         server.url()

@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stand_in::{Mode, StandIn, StandInConfig};
-use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
+use tinker_auth::JwtAuthProvider;
 
 struct Args {
     seconds: u64,
@@ -98,7 +98,10 @@ fn main() {
             .fetch_timeout(Duration::from_secs(2))
             .retry_delay(Duration::from_secs(5))
             .build()
-            .expect("first exchange"),
+            .unwrap_or_else(|e| {
+                eprintln!("soak: first exchange: {e}");
+                std::process::exit(1)
+            }),
     );
     println!(
         "soak: {} threads, {} s tokens, {} s{} against {}",
@@ -238,11 +241,11 @@ fn work(s: &StandIn, p: &JwtAuthProvider, tally: &Tally, done: &AtomicBool) {
     let url = format!("{}/api/v1/ping", s.url());
     while !done.load(Ordering::Relaxed) {
         let start = Instant::now();
-        let result = p.get_token();
+        let result = p.token();
         let us = start.elapsed().as_micros() as u64;
         tally.slowest_us.fetch_max(us, Ordering::Relaxed);
         match result {
-            Ok(Some(t)) => {
+            Ok(t) => {
                 let exp = t
                     .expires_at()
                     .and_then(|e| e.duration_since(UNIX_EPOCH).ok());
@@ -260,7 +263,7 @@ fn work(s: &StandIn, p: &JwtAuthProvider, tally: &Tally, done: &AtomicBool) {
                     _ => tally.other_status.fetch_add(1, Ordering::Relaxed),
                 };
             }
-            Ok(None) | Err(_) => {
+            Err(_) => {
                 tally.errors.fetch_add(1, Ordering::Relaxed);
             }
         }

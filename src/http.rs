@@ -1,9 +1,198 @@
 //! HTTP helpers shared by the token exchange and the request agent: checking
-//! and joining URLs, the proxy rule, reading a bounded body.
+//! and joining URLs, the proxy rule, reading a bounded body, the base URL
+//! from the environment, the headers sent with every request, the TLS
+//! settings of the crate's own agents.
 
+use std::fmt;
 use std::net::IpAddr;
 
+use ureq::http::{HeaderName, HeaderValue};
+
 use crate::error::Error;
+
+/// The Tinker API's base URL when none is given and `TINKER_BASE_URL` is
+/// unset: the Python SDK's default.
+pub const DEFAULT_BASE_URL: &str = "https://tinker.thinkingmachines.dev/services/tinker-prod";
+
+/// The environment variable naming the base URL (read by
+/// [`base_url_from_env`], the CLI and the C ABI).
+pub const BASE_URL_ENV: &str = "TINKER_BASE_URL";
+
+/// The environment variable whose value is sent as `CF-Access-Client-Id`.
+pub const CF_ACCESS_CLIENT_ID_ENV: &str = "CLOUDFLARE_ACCESS_CLIENT_ID";
+
+/// The environment variable whose value is sent as `CF-Access-Client-Secret`.
+pub const CF_ACCESS_CLIENT_SECRET_ENV: &str = "CLOUDFLARE_ACCESS_CLIENT_SECRET";
+
+/// The base URL from the environment: `TINKER_BASE_URL` if it is set and not
+/// blank, else [`DEFAULT_BASE_URL`], as the Python SDK does.
+pub fn base_url_from_env() -> String {
+    std::env::var(BASE_URL_ENV)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+}
+
+/// `User-Agent` of every request: `tinker-auth/VERSION`.
+pub(crate) const USER_AGENT: &str = concat!("tinker-auth/", env!("CARGO_PKG_VERSION"));
+
+/// Headers added to every request of a builder's product, the caller's and
+/// those read from the environment (`CF-Access-Client-Id`/`-Secret`), plus
+/// the `User-Agent`. Every value is marked sensitive and none is ever shown:
+/// `Debug` prints the names only.
+#[derive(Clone)]
+pub(crate) struct ExtraHeaders {
+    list: Vec<(HeaderName, HeaderValue)>,
+    user_agent: HeaderValue,
+    /// A suffix was asked for: the User-Agent is sent even through a caller's
+    /// agent that has one of its own.
+    suffixed: bool,
+}
+
+/// What a builder collects: caller headers and a User-Agent suffix, checked
+/// at `build()`.
+#[derive(Clone, Default)]
+pub(crate) struct HeaderOptions {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) user_agent_suffix: Option<String>,
+}
+
+impl HeaderOptions {
+    /// The environment's Cloudflare Access headers, then the caller's (a
+    /// caller's header replaces one of the same name), and the User-Agent.
+    pub(crate) fn resolve(&self) -> Result<ExtraHeaders, Error> {
+        let mut out = ExtraHeaders {
+            list: Vec::new(),
+            user_agent: HeaderValue::from_static(USER_AGENT),
+            suffixed: false,
+        };
+        for (env, name) in [
+            (CF_ACCESS_CLIENT_ID_ENV, "cf-access-client-id"),
+            (CF_ACCESS_CLIENT_SECRET_ENV, "cf-access-client-secret"),
+        ] {
+            if let Some(v) = std::env::var(env).ok().filter(|v| !v.trim().is_empty()) {
+                let value = HeaderValue::from_str(v.trim()).map_err(|_| {
+                    Error::config(format!("{env} holds characters not allowed in a header"))
+                })?;
+                out.set(HeaderName::from_static(name), value);
+            }
+        }
+        for (name, value) in &self.headers {
+            let n = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| Error::config("header: not a valid header name"))?;
+            let v = HeaderValue::from_str(value.trim()).map_err(|_| {
+                Error::config(format!(
+                    "header {n}: the value holds characters not allowed in a header"
+                ))
+            })?;
+            out.set(n, v);
+        }
+        if let Some(suffix) = self
+            .user_agent_suffix
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            out.user_agent =
+                HeaderValue::from_str(&format!("{USER_AGENT} {suffix}")).map_err(|_| {
+                    Error::config("user_agent_suffix holds characters not allowed in a header")
+                })?;
+        }
+        Ok(out)
+    }
+}
+
+impl ExtraHeaders {
+    /// No extra header, the plain `User-Agent`.
+    #[cfg(test)]
+    pub(crate) fn plain() -> Self {
+        ExtraHeaders {
+            list: Vec::new(),
+            user_agent: HeaderValue::from_static(USER_AGENT),
+            suffixed: false,
+        }
+    }
+
+    fn set(&mut self, name: HeaderName, mut value: HeaderValue) {
+        value.set_sensitive(true);
+        self.list.retain(|(n, _)| *n != name);
+        self.list.push((name, value));
+    }
+
+    /// The `User-Agent` value.
+    pub(crate) fn user_agent(&self) -> &HeaderValue {
+        &self.user_agent
+    }
+
+    /// Adds the headers to a request sent through `agent`, and the
+    /// `User-Agent` unless the agent is the crate's own (`own`, which has it
+    /// configured) or a caller's with a User-Agent of its own (kept, unless a
+    /// suffix was asked for).
+    pub(crate) fn apply(
+        &self,
+        mut req: ureq::http::request::Builder,
+        agent: &ureq::Agent,
+        own: bool,
+    ) -> ureq::http::request::Builder {
+        let callers_ua = matches!(
+            agent.config().user_agent(),
+            ureq::config::AutoHeaderValue::Provided(_) | ureq::config::AutoHeaderValue::None
+        );
+        if !own && (self.suffixed || !callers_ua) {
+            req = req.header(ureq::http::header::USER_AGENT, self.user_agent.clone());
+        }
+        for (n, v) in &self.list {
+            req = req.header(n.clone(), v.clone());
+        }
+        req
+    }
+}
+
+impl fmt::Debug for ExtraHeaders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.list.iter().map(|(n, _)| format!("{n}: <redacted>")))
+            .finish()
+    }
+}
+
+impl fmt::Debug for HeaderOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeaderOptions")
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| format!("{n}: <redacted>"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("user_agent_suffix", &self.user_agent_suffix)
+            .finish()
+    }
+}
+
+/// TLS settings of the agents this crate makes itself (a caller's agent keeps
+/// its own): ureq's defaults, except that the `platform-verifier` feature
+/// trusts the operating system's store, and `native-tls` without `rustls`
+/// selects native-tls (which ureq never picks on its own) with the roots it
+/// loads from the system.
+pub(crate) fn default_tls_config() -> ureq::tls::TlsConfig {
+    #[allow(unused_mut)]
+    let mut tls = ureq::tls::TlsConfig::builder();
+    #[cfg(all(feature = "native-tls", not(feature = "rustls")))]
+    {
+        tls = tls
+            .provider(ureq::tls::TlsProvider::NativeTls)
+            .root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    }
+    #[cfg(all(feature = "platform-verifier", feature = "rustls"))]
+    {
+        tls = tls.root_certs(ureq::tls::RootCerts::PlatformVerifier);
+    }
+    tls.build()
+}
 
 /// The token endpoint's URL, refusing to send a credential in clear to
 /// anything but loopback unless allowed.

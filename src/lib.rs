@@ -28,17 +28,23 @@
 //! # Ok::<(), tinker_auth::Error>(())
 //! ```
 //!
-//! Against the real service (`TINKER_API_KEY` holds the key):
+//! Against the real service (`TINKER_API_KEY` holds the key; `TINKER_BASE_URL`
+//! overrides [`DEFAULT_BASE_URL`]):
 //!
 //! ```no_run
-//! use std::sync::Arc;
-//! use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
+//! use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
 //!
-//! let provider = Arc::new(JwtAuthProvider::builder("https://tinker.example.com").build()?);
-//! let jwt = provider.get_token()?.expect("a JWT provider always has a token");
-//! // send `jwt.as_str()` in the X-API-Key header
+//! let jwt = JwtAuthProvider::from_env()?.token()?;
+//! // send `jwt.as_str()` in the X-API-Key header, or let the agent do it:
+//! let api = AuthenticatedAgent::from_env()?;
+//! println!("{}", api.get("/api/v1/get_server_capabilities")?);
 //! # Ok::<(), tinker_auth::Error>(())
 //! ```
+//!
+//! TLS: the features `rustls` (default), `native-tls` and
+//! `platform-verifier` choose ureq's; a company CA goes in a `ureq::Agent`
+//! given to [`JwtAuthProviderBuilder::agent`] and
+//! [`AuthenticatedAgentBuilder::agent`].
 //!
 //! To send requests with it, [`AuthenticatedAgent`] puts the token on every
 //! attempt, retries transient failures with backoff, and re-sends once with a
@@ -86,6 +92,10 @@ pub use credential::{
     resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
 };
 pub use error::{Error, ErrorKind};
+pub use http::{
+    base_url_from_env, BASE_URL_ENV, CF_ACCESS_CLIENT_ID_ENV, CF_ACCESS_CLIENT_SECRET_ENV,
+    DEFAULT_BASE_URL,
+};
 pub use jwt::{jwt_claims, jwt_expiry};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};

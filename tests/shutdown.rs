@@ -85,3 +85,36 @@ fn a_thousand_build_drop_cycles_leave_no_thread_behind() {
         assert!(wait_until(Duration::from_secs(2), || refresh_threads() == before));
     }
 }
+
+#[test]
+fn clones_share_one_thread_that_stops_with_the_last_clone() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = refresh_threads();
+    let a = seeded();
+    let b = a.clone();
+    let c = b.clone();
+    // The thread names itself once it runs.
+    assert!(wait_until(Duration::from_secs(1), || refresh_threads() == before + 1));
+    assert_eq!(refresh_threads(), before + 1, "one thread for all clones");
+    assert!(a.token().unwrap() == b.token().unwrap());
+    drop(a);
+    assert!(b.background_running() && c.background_running());
+    assert_eq!(refresh_threads(), before + 1, "a clone keeps the thread");
+    drop(b);
+    assert!(c.background_running());
+    let start = Instant::now();
+    drop(c);
+    assert!(
+        wait_until(Duration::from_secs(1), || refresh_threads() == before),
+        "the last clone stops the thread"
+    );
+    assert!(start.elapsed() < Duration::from_secs(1));
+
+    // shutdown on any clone stops it for all.
+    let a = seeded();
+    let b = a.clone();
+    b.shutdown();
+    assert!(!a.background_running());
+    assert!(wait_until(Duration::from_secs(1), || refresh_threads() == before));
+    assert!(a.token().is_ok(), "on-demand refresh still works");
+}

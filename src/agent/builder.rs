@@ -11,7 +11,7 @@ use super::{AuthenticatedAgent, Counters, Inner};
 use crate::clock::clamp_timeout;
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
-use crate::http::{bypasses_proxy, token_url};
+use crate::http::{bypasses_proxy, default_tls_config, token_url, HeaderOptions, USER_AGENT};
 use crate::redact::redact_url;
 
 /// Configures and builds an [`AuthenticatedAgent`]. Made by
@@ -24,6 +24,8 @@ pub struct AuthenticatedAgentBuilder {
     pub(super) policy: RetryPolicy,
     pub(super) timeout: Duration,
     pub(super) allow_insecure_http: bool,
+    // Extra headers (issue 11).
+    pub(super) header_options: HeaderOptions,
 }
 
 impl AuthenticatedAgentBuilder {
@@ -44,7 +46,7 @@ impl AuthenticatedAgentBuilder {
     }
 
     /// The header that carries the token. Defaults to
-    /// [`X-API-Key`](DEFAULT_AUTH_HEADER).
+    /// [`X-API-Key`](crate::DEFAULT_AUTH_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
         self.header_name = name;
         self
@@ -103,6 +105,29 @@ impl AuthenticatedAgentBuilder {
         self
     }
 
+    // Extra headers.
+
+    /// Adds a header to every request (a caller's header replaces one of the
+    /// same name, the Cloudflare Access ones included; the token's header is
+    /// always the provider's). Its value is never shown in `Debug` output,
+    /// logs or errors. Checked at `build()`. `CF-Access-Client-Id` and
+    /// `CF-Access-Client-Secret` are added by default from
+    /// `CLOUDFLARE_ACCESS_CLIENT_ID` and `CLOUDFLARE_ACCESS_CLIENT_SECRET`
+    /// when those are set.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header_options
+            .headers
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// Appended to the `User-Agent` (`tinker-auth/0.1.0 my-app/1.2` for
+    /// `"my-app/1.2"`). Defaults to none.
+    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.header_options.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
     /// Validates the options and builds the agent. Sends nothing.
     ///
     /// # Errors
@@ -123,6 +148,7 @@ impl AuthenticatedAgentBuilder {
         // limit" (`Duration::MAX`) must not overflow there. Every attempt's
         // timeout is at most this one.
         let timeout = clamp_timeout(self.timeout);
+        let headers = self.header_options.resolve()?;
         // Our own agent is configured as every attempt needs it, so that an
         // attempt with the full timeout skips the per-request configuration
         // (a copy of the whole config); a caller's agent is adjusted per request.
@@ -141,7 +167,8 @@ impl AuthenticatedAgentBuilder {
                 .timeout_global(Some(timeout))
                 // Never follow a redirect with the token attached.
                 .max_redirects(0)
-                .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
+                .user_agent(headers.user_agent().to_str().unwrap_or(USER_AGENT))
+                .tls_config(default_tls_config())
                 .build()
                 .into()
         });
@@ -156,6 +183,7 @@ impl AuthenticatedAgentBuilder {
                 policy: self.policy,
                 timeout,
                 counters: Counters::default(),
+                headers,
             }),
         })
     }
@@ -169,6 +197,7 @@ impl fmt::Debug for AuthenticatedAgentBuilder {
             .field("policy", &self.policy)
             .field("timeout", &self.timeout)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("header_options", &self.header_options)
             .finish_non_exhaustive()
     }
 }

@@ -16,7 +16,7 @@ use ureq::Body;
 use self::retry::{may_retry, retry_delay, RetryPolicy};
 use crate::credential::AuthTokenProvider;
 use crate::error::Error;
-use crate::http::join_url;
+use crate::http::{join_url, ExtraHeaders, HeaderOptions};
 use crate::jitter;
 use crate::redact::redact_url;
 
@@ -100,9 +100,8 @@ fn bump(c: &AtomicU64) {
 /// use serde_json::json;
 /// use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
 ///
-/// let base = "https://tinker.example.com";
-/// let provider = Arc::new(JwtAuthProvider::builder(base).build()?);
-/// let api = AuthenticatedAgent::new(base, provider)?;
+/// let provider = Arc::new(JwtAuthProvider::builder("https://tinker.example.com").build()?);
+/// let api = AuthenticatedAgent::builder_for(provider).build()?;
 /// let future = api.post("/api/v1/retrieve_future", &json!({ "request_id": "r-1" }))?;
 /// println!("{future}");
 /// # Ok::<(), tinker_auth::Error>(())
@@ -124,6 +123,8 @@ struct Inner {
     policy: RetryPolicy,
     timeout: Duration,
     counters: Counters,
+    /// Extra headers and the User-Agent.
+    headers: ExtraHeaders,
 }
 
 impl AuthenticatedAgent {
@@ -141,7 +142,45 @@ impl AuthenticatedAgent {
             policy: RetryPolicy::default(),
             timeout: DEFAULT_TIMEOUT,
             allow_insecure_http: false,
+            header_options: HeaderOptions::default(),
         }
+    }
+
+    /// A builder for an agent sending to `provider`'s base URL with its
+    /// tokens: the base URL is given once, to the provider.
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tinker_auth::{AuthenticatedAgent, JwtAuthProvider};
+    ///
+    /// let provider = Arc::new(JwtAuthProvider::from_env()?);
+    /// let api = AuthenticatedAgent::builder_for(provider.clone()).build()?;
+    /// # Ok::<(), tinker_auth::Error>(())
+    /// ```
+    pub fn builder_for(provider: Arc<crate::JwtAuthProvider>) -> AuthenticatedAgentBuilder {
+        let base_url = provider.base_url().to_owned();
+        Self::builder(base_url, provider)
+    }
+
+    /// An agent with the default settings, and its provider, configured by
+    /// the environment alone: the base URL from `TINKER_BASE_URL` (else
+    /// [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL)), a
+    /// [`JwtAuthProvider::from_env`](crate::JwtAuthProvider::from_env) for
+    /// the token (which reads the same variables: credential, Cloudflare
+    /// Access headers, proxy), and the Cloudflare Access headers on every
+    /// request.
+    ///
+    /// ```no_run
+    /// let api = tinker_auth::AuthenticatedAgent::from_env()?;
+    /// println!("{}", api.get("/api/v1/get_server_capabilities")?);
+    /// # Ok::<(), tinker_auth::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`JwtAuthProviderBuilder::build`](crate::JwtAuthProviderBuilder::build).
+    pub fn from_env() -> Result<Self, Error> {
+        let provider = Arc::new(crate::JwtAuthProvider::from_env()?);
+        Self::builder_for(provider).build()
     }
 
     /// An agent with the default settings; see [`AuthenticatedAgentBuilder`].

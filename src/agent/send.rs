@@ -59,6 +59,11 @@ impl AuthenticatedAgent {
             .method(method.clone())
             .uri(url)
             .header(ACCEPT, "application/json");
+        // Our own agent has the User-Agent in its configuration.
+        req = self
+            .inner
+            .headers
+            .apply(req, &self.inner.agent, self.inner.own_agent);
         if let Some(t) = token {
             match HeaderValue::from_str(t.as_str()) {
                 Ok(mut v) => {

@@ -242,6 +242,12 @@ impl Error {
 /// they are [`ErrorKind::Unreachable`].
 pub(crate) fn transport_kind(e: &ureq::Error) -> ErrorKind {
     match e {
+        // rustls reports every TLS failure (an unknown issuer, a name
+        // mismatch, an expired certificate, a handshake alert) as an I/O
+        // error of kind `InvalidData`: retrying would fail the same way.
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            ErrorKind::Unreachable
+        }
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
         | ureq::Error::HostNotFound

@@ -11,7 +11,7 @@ use super::{JwtAuthProvider, Shared};
 use crate::clock::{clamp_timeout, Clock, ClockSource};
 use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
 use crate::error::Error;
-use crate::http::token_url;
+use crate::http::{token_url, HeaderOptions};
 use crate::redact::redact_url;
 
 // The builder's defaults, in one place: the CLI and the C ABI read them too.
@@ -50,7 +50,7 @@ enum CredentialSource {
 ///         .fetch_timeout(Duration::from_secs(10))
 ///         .build()?,
 /// );
-/// let token = provider.get_token()?.expect("a JWT provider always has a token");
+/// let token = provider.token()?;
 /// # Ok::<(), tinker_auth::Error>(())
 /// ```
 pub struct JwtAuthProviderBuilder {
@@ -63,6 +63,9 @@ pub struct JwtAuthProviderBuilder {
     background_refresh: bool,
     allow_insecure_http: bool,
     clock: ClockSource,
+    // Transport options (issue 11): the caller's agent and extra headers.
+    agent: Option<ureq::Agent>,
+    header_options: HeaderOptions,
 }
 
 impl JwtAuthProviderBuilder {
@@ -81,6 +84,8 @@ impl JwtAuthProviderBuilder {
             background_refresh: true,
             allow_insecure_http: false,
             clock: ClockSource::System,
+            agent: None,
+            header_options: HeaderOptions::default(),
         }
     }
 
@@ -163,6 +168,45 @@ impl JwtAuthProviderBuilder {
         self
     }
 
+    // Transport: whose agent, which headers.
+
+    /// Sends the token exchange through the caller's own `ureq` agent: its
+    /// TLS settings (a company CA in its root certificates, say, or the
+    /// operating system's store), its proxy, its connection pool. Whatever
+    /// the agent's settings, each exchange still follows no redirect (the
+    /// credential would follow it), is bounded by
+    /// [`fetch_timeout`](Self::fetch_timeout) (or the agent's own global
+    /// timeout if shorter), reads error statuses as responses, and, to a plain
+    /// `http://` loopback base URL, bypasses any proxy. Defaults to an agent
+    /// of the provider's own, with ureq's default roots (the OS store with the
+    /// `platform-verifier` feature) and the proxy of `HTTPS_PROXY`/`ALL_PROXY`
+    /// (`NO_PROXY` honoured).
+    pub fn agent(mut self, agent: ureq::Agent) -> Self {
+        self.agent = Some(agent);
+        self
+    }
+
+    /// Adds a header to every exchange (a caller's header replaces one of the
+    /// same name, the Cloudflare Access ones included). Its value is never
+    /// shown in `Debug` output, logs or errors. Checked at `build()`.
+    /// `CF-Access-Client-Id` and `CF-Access-Client-Secret` are added by
+    /// default from `CLOUDFLARE_ACCESS_CLIENT_ID` and
+    /// `CLOUDFLARE_ACCESS_CLIENT_SECRET` when those are set, as the Python
+    /// SDK does.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.header_options
+            .headers
+            .push((name.into(), value.into()));
+        self
+    }
+
+    /// Appended to the `User-Agent` (`tinker-auth/0.1.0 my-app/1.2` for
+    /// `"my-app/1.2"`). Defaults to none.
+    pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.header_options.user_agent_suffix = Some(suffix.into());
+        self
+    }
+
     /// Validates the options, performs the first exchange (unless a seed token
     /// was given), and starts the background thread.
     ///
@@ -171,6 +215,7 @@ impl JwtAuthProviderBuilder {
     /// the cause of a failed first exchange.
     pub fn build(self) -> Result<JwtAuthProvider, Error> {
         let url = token_url(&self.base_url, &self.token_path, self.allow_insecure_http)?;
+        let base_url = self.base_url;
         if self.fetch_timeout.is_zero() {
             return Err(Error::config("fetch_timeout must be positive"));
         }
@@ -182,7 +227,8 @@ impl JwtAuthProviderBuilder {
             CredentialSource::ApiKey(key) => Box::new(ApiKeyAuthProvider::new(key)?),
             CredentialSource::Provider(p) => p,
         };
-        let exchange = Exchange::new(url, fetch_timeout);
+        let headers = self.header_options.resolve()?;
+        let exchange = Exchange::with(url, fetch_timeout, self.agent, headers);
         let shared = Arc::new(Shared::new(
             credential,
             exchange,
@@ -201,7 +247,7 @@ impl JwtAuthProviderBuilder {
         } else {
             None
         };
-        Ok(JwtAuthProvider::from_parts(shared, refresher))
+        Ok(JwtAuthProvider::from_parts(shared, refresher, &base_url))
     }
 }
 
@@ -215,6 +261,8 @@ impl fmt::Debug for JwtAuthProviderBuilder {
             .field("token_path", &redact_url(&self.token_path))
             .field("background_refresh", &self.background_refresh)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("callers_agent", &self.agent.is_some())
+            .field("header_options", &self.header_options)
             .finish_non_exhaustive()
     }
 }

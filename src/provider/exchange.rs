@@ -8,7 +8,9 @@ use super::policy::ClockSample;
 use crate::clock::{clamp_timeout, ClockSource};
 use crate::error::Error;
 use crate::fork::Origin;
-use crate::http::{bypasses_proxy, read_bounded, BodyError};
+use ureq::http::HeaderValue;
+
+use crate::http::{bypasses_proxy, default_tls_config, read_bounded, BodyError, ExtraHeaders};
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
 
@@ -38,8 +40,11 @@ pub(crate) struct Received {
 #[derive(Debug)]
 pub(crate) struct Exchange {
     agent: ureq::Agent,
+    /// `agent` is the caller's ([`JwtAuthProviderBuilder::agent`](super::JwtAuthProviderBuilder::agent)).
+    callers: bool,
     url: String,
     timeout: Duration,
+    headers: ExtraHeaders,
     /// The process the agent's connection pool belongs to.
     origin: Origin,
 }
@@ -51,11 +56,11 @@ fn new_agent(timeout: Duration, url: &str) -> ureq::Agent {
         } else {
             ureq::Proxy::try_from_env()
         })
+        .tls_config(default_tls_config())
         .http_status_as_error(false)
         .timeout_global(Some(timeout))
         // Never follow a redirect with the credential attached.
         .max_redirects(0)
-        .user_agent(concat!("tinker-auth/", env!("CARGO_PKG_VERSION")))
         .input_buffer_size(HTTP_BUFFER)
         .output_buffer_size(HTTP_BUFFER)
         .max_response_header_size(HTTP_BUFFER)
@@ -66,13 +71,28 @@ fn new_agent(timeout: Duration, url: &str) -> ureq::Agent {
 impl Exchange {
     /// An exchange bounded by `timeout`; longer than [`NO_LIMIT`](crate::clock::NO_LIMIT)
     /// (`Duration::MAX`, say) means no limit, which ureq would otherwise
-    /// overflow adding it to the time the request started.
+    /// overflow adding it to the time the request started. Sent through
+    /// `agent` if given (the caller's), else through an agent of its own.
+    #[cfg(test)]
     pub(crate) fn new(url: String, timeout: Duration) -> Self {
+        Self::with(url, timeout, None, ExtraHeaders::plain())
+    }
+
+    /// As `new`, with the caller's agent if any and the headers to send.
+    pub(crate) fn with(
+        url: String,
+        timeout: Duration,
+        agent: Option<ureq::Agent>,
+        headers: ExtraHeaders,
+    ) -> Self {
         let timeout = clamp_timeout(timeout);
+        let callers = agent.is_some();
         Exchange {
-            agent: new_agent(timeout, &url),
+            agent: agent.unwrap_or_else(|| new_agent(timeout, &url)),
+            callers,
             url,
             timeout,
+            headers,
             origin: Origin::here(),
         }
     }
@@ -81,23 +101,54 @@ impl Exchange {
         &self.url
     }
 
+    /// The agent for this exchange. A forked child shares the parent's pooled
+    /// sockets: using one would interleave two processes' requests on a
+    /// single connection, so the child gets a new agent (a caller's agent is
+    /// rebuilt from its configuration: a custom connector or resolver is not
+    /// carried over).
+    fn agent(&self) -> ureq::Agent {
+        match (self.origin.forked(), self.callers) {
+            (false, _) => self.agent.clone(),
+            (true, false) => new_agent(self.timeout, &self.url),
+            (true, true) => ureq::Agent::new_with_config(self.agent.config().clone()),
+        }
+    }
+
     /// Exchanges `credential` for a JWT. Blocks for at most the fetch timeout.
     pub(crate) fn fetch(&self, credential: &str, clock: &ClockSource) -> Result<Received, Error> {
-        // A forked child shares the parent's pooled sockets: using one would
-        // interleave two processes' requests on a single connection.
-        let agent = if self.origin.forked() {
-            new_agent(self.timeout, &self.url)
-        } else {
-            self.agent.clone()
-        };
-        let sent = clock.now();
-        let mut resp = agent
-            .post(&self.url)
-            .header("X-API-Key", credential)
+        let agent = self.agent();
+        let mut cred = HeaderValue::from_str(credential).map_err(|_| {
+            Error::config("the credential holds characters not allowed in an http header")
+        })?;
+        cred.set_sensitive(true);
+        let req = self
+            .headers
+            .apply(ureq::http::Request::post(&self.url), &agent, false)
+            .header("X-API-Key", cred)
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
-            .send("{}")
-            .map_err(|e| self.transport(e))?;
+            .body("{}")
+            .map_err(|_| Error::config("token url is not a valid url"))?;
+        // What the crate must hold whatever the agent: no redirect (the
+        // credential would follow it), its timeout (at most the agent's own),
+        // error statuses read as responses, and plain http to loopback never
+        // through a proxy.
+        let timeout = match agent.config().timeouts().global {
+            Some(t) if self.callers => t.min(self.timeout),
+            _ => self.timeout,
+        };
+        let mut config = agent
+            .configure_request(req)
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout));
+        if bypasses_proxy(&self.url) {
+            config = config.proxy(None);
+        }
+        let sent = clock.now();
+        let mut resp = agent
+            .run(config.build())
+            .map_err(|e| self.transport(e, timeout))?;
         let status = resp.status().as_u16();
         let date = resp
             .headers()
@@ -108,7 +159,7 @@ impl Exchange {
             BodyError::TooLarge => Error::BadResponse {
                 reason: format!("{status} response body is larger than {MAX_BODY} bytes"),
             },
-            BodyError::Failed(e) => self.transport(e),
+            BodyError::Failed(e) => self.transport(e, timeout),
         })?;
         let received = clock.now();
         let (jwt, times) = parse_response(status, &body, credential)?;
@@ -125,11 +176,9 @@ impl Exchange {
         })
     }
 
-    fn transport(&self, e: ureq::Error) -> Error {
+    fn transport(&self, e: ureq::Error, timeout: Duration) -> Error {
         match e {
-            ureq::Error::Timeout(_) => Error::Timeout {
-                after: self.timeout,
-            },
+            ureq::Error::Timeout(_) => Error::Timeout { after: timeout },
             e => Error::Transport {
                 source: std::sync::Arc::new(e),
             },

@@ -57,9 +57,12 @@ use crate::token::Token;
 /// refreshes fall back to the cached token while the server still accepts it,
 /// and then to an error that carries the cause.
 ///
-/// Build one with [`JwtAuthProvider::builder`] and share it through an
-/// [`Arc`]. Dropping the last handle (or calling [`shutdown`](Self::shutdown))
-/// stops the background thread; `get_token` keeps refreshing on demand.
+/// Build one with [`JwtAuthProvider::builder`] (or
+/// [`from_env`](Self::from_env)) and share it by cloning it or through an
+/// [`Arc`]: clones share one cache, one refresh thread and one exchange in
+/// flight, as clones of a `ureq::Agent` share one pool. Dropping the last
+/// clone (or calling [`shutdown`](Self::shutdown) on any) stops the
+/// background thread; `get_token` keeps refreshing on demand.
 ///
 /// # After `fork()`
 /// A forked child gets a copy of the provider but not its refresh thread
@@ -70,23 +73,73 @@ use crate::token::Token;
 /// sharing the parent's pooled ones. As with any lock, fork only while no
 /// other thread is inside `get_token` (its lock is held for microseconds,
 /// never across I/O), or build a new provider in the child.
+#[derive(Clone)]
 pub struct JwtAuthProvider {
     shared: Arc<Shared>,
-    refresher: Mutex<Option<Refresher>>,
+    /// Shared by the clones: the last one dropped stops the thread.
+    refresher: Arc<Mutex<Option<Refresher>>>,
+    /// The base URL it was built for (trimmed, no trailing slash).
+    base_url: Arc<str>,
 }
 
 impl JwtAuthProvider {
     /// A builder for a provider talking to the Tinker API at `base_url`
-    /// (e.g. `https://tinker.example.com`).
+    /// (e.g. [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL), or
+    /// [`base_url_from_env()`](crate::base_url_from_env)).
     pub fn builder(base_url: impl Into<String>) -> JwtAuthProviderBuilder {
         JwtAuthProviderBuilder::new(base_url.into())
     }
 
-    pub(crate) fn from_parts(shared: Arc<Shared>, refresher: Option<Refresher>) -> Self {
+    /// A provider with the default settings, configured by the environment
+    /// alone, as the Python SDK is:
+    ///
+    /// - `TINKER_BASE_URL`, else [`DEFAULT_BASE_URL`](crate::DEFAULT_BASE_URL);
+    /// - the credential: `TINKER_API_KEY`, else `TINKER_CREDENTIAL_CMD`
+    ///   ([`resolve_auth_provider`](crate::resolve_auth_provider));
+    /// - `CLOUDFLARE_ACCESS_CLIENT_ID` and `CLOUDFLARE_ACCESS_CLIENT_SECRET`,
+    ///   sent as `CF-Access-Client-Id`/`-Secret` when set;
+    /// - `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY` (read by ureq) for the
+    ///   exchange's proxy (never for plain `http://` to loopback).
+    ///
+    /// ```no_run
+    /// let jwt = tinker_auth::JwtAuthProvider::from_env()?.token()?;
+    /// # Ok::<(), tinker_auth::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`JwtAuthProviderBuilder::build`].
+    pub fn from_env() -> Result<Self, Error> {
+        Self::builder(crate::http::base_url_from_env()).build()
+    }
+
+    pub(crate) fn from_parts(
+        shared: Arc<Shared>,
+        refresher: Option<Refresher>,
+        base_url: &str,
+    ) -> Self {
         JwtAuthProvider {
             shared,
-            refresher: Mutex::new(refresher),
+            refresher: Arc::new(Mutex::new(refresher)),
+            base_url: base_url.trim().trim_end_matches('/').into(),
         }
+    }
+
+    /// The base URL the provider was built for, without a trailing slash:
+    /// what [`AuthenticatedAgent::builder_for`](crate::AuthenticatedAgent::builder_for)
+    /// sends requests to.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The current JWT, refreshed first if it is inside its on-demand window:
+    /// [`get_token`](AuthTokenProvider::get_token) without the `Option` (a
+    /// JWT provider always has a token or an error).
+    ///
+    /// # Errors
+    /// The cause of a failed refresh when no usable token is cached
+    /// ([`Error::Expired`] carrying it, once the cached one has expired).
+    pub fn token(&self) -> Result<Token, Error> {
+        self.shared.get()
     }
 
     /// What the provider has done so far.
@@ -114,8 +167,8 @@ impl JwtAuthProvider {
     }
 
     /// Stops the background thread and waits for it (briefly, if it is in the
-    /// middle of an exchange). `get_token` keeps working, refreshing on demand.
-    /// Calling it again does nothing.
+    /// middle of an exchange), for every clone. `get_token` keeps working,
+    /// refreshing on demand. Calling it again does nothing.
     pub fn shutdown(&self) {
         let refresher = self.refresher.lock().take();
         drop(refresher);

@@ -3,9 +3,11 @@
 //! between a client and the front, and the stack a TLS handshake touches
 //! (`testkit::stack`).
 //!
-//! The token exchange cannot be sent through a custom agent yet, so the
-//! providers here are seeded with a token the stand-in minted and refresh
-//! only on demand (which these tests never trigger).
+//! The first tests seed their providers with a token the stand-in minted, to
+//! look at the request layer alone; the later ones send the token exchange
+//! itself over HTTPS, through a caller's agent
+//! (`JwtAuthProviderBuilder::agent`) trusting the test CA, through the proxy,
+//! and with background refreshes.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,7 +21,7 @@ use tinker_auth::{
 
 use testkit::connect_proxy::ConnectProxy;
 use testkit::stack::measure_stack;
-use testkit::stand_in::{StandIn, ECHO_PATH};
+use testkit::stand_in::{Mode, StandIn, StandInConfig, CAPABILITIES_PATH, ECHO_PATH, TOKEN_PATH};
 use testkit::tls::{agent_config_trusting, agent_trusting, TlsFront};
 use testkit::{seeded_provider, wait_until};
 
@@ -257,8 +259,8 @@ fn connections_close_cleanly_and_drop_is_prompt() {
     );
 }
 
-/// The refresh thread's `STACK_SIZE` (src/refresher.rs), which is private.
-const REFRESH_STACK: usize = 256 * 1024;
+/// The refresh thread's `STACK_SIZE` (src/provider/refresher.rs), which is private.
+const REFRESH_STACK: usize = 384 * 1024;
 
 #[test]
 fn stack_touched_by_an_https_request_with_a_fresh_handshake() {
@@ -326,9 +328,43 @@ fn stack_touched_by_an_https_request_with_a_fresh_handshake() {
     });
     assert!(built);
 
+    // The token exchange over HTTPS, as the refresh thread runs it through a
+    // caller's agent: the agent and its TLS config made on the thread, a
+    // fresh connection, a full handshake, the exchange.
+    let (url, key, ca) = (front.url(), server.api_key(), front.ca_der());
+    let (built, exchange_https) = measure_stack(measure_stack_size, move || {
+        JwtAuthProvider::builder(url)
+            .api_key(key)
+            .agent(agent_trusting(&ca))
+            .background_refresh(false)
+            .build()
+            .is_ok()
+    });
+    assert!(built);
+
+    // The provider's own agent over HTTPS (webpki roots), failing at the
+    // certificate check: the production path up to the verification.
+    let (url, key) = (front.url(), server.api_key());
+    let (failed, exchange_webpki) = measure_stack(measure_stack_size, move || {
+        JwtAuthProvider::builder(url)
+            .api_key(key)
+            .background_refresh(false)
+            .build()
+            .is_err()
+    });
+    assert!(failed);
+
     let mut worst = 0;
     for (what, u) in [
         ("token exchange, http, loopback", exchange),
+        (
+            "token exchange, https, test CA, fresh handshake",
+            exchange_https,
+        ),
+        (
+            "token exchange, https, webpki roots, to the certificate check",
+            exchange_webpki,
+        ),
         ("http, loopback", http),
         ("https, test CA, fresh handshake", https),
         (
@@ -354,4 +390,195 @@ fn stack_touched_by_an_https_request_with_a_fresh_handshake() {
         kib(worst),
         REFRESH_STACK / 1024
     );
+    eprintln!(
+        "stack: worst {:.0} KiB, {:.1}x headroom in the refresh thread's {} KiB",
+        kib(worst),
+        REFRESH_STACK as f64 / worst as f64,
+        REFRESH_STACK / 1024
+    );
+}
+
+/// A stand-in minting `lifetime` tokens behind a TLS front.
+fn https_server(lifetime: Duration) -> (StandIn, TlsFront) {
+    let server = StandIn::start_with(StandInConfig {
+        lifetime,
+        ..StandInConfig::default()
+    });
+    let front = TlsFront::start(server.addr());
+    (server, front)
+}
+
+#[test]
+fn the_exchange_and_requests_go_over_https_through_the_callers_agent() {
+    let (server, front) = https_server(Duration::from_secs(600));
+    let provider = JwtAuthProvider::builder(front.url())
+        .api_key(server.api_key())
+        .agent(agent_trusting(&front.ca_der()))
+        .header("X-Team", "team-7")
+        .user_agent_suffix("my-app/1.2")
+        .background_refresh(false)
+        .build()
+        .expect("the exchange over HTTPS with the test CA");
+    assert_eq!(server.exchanges_ok(), 1);
+    assert!(front.handshakes() >= 1);
+    let provider = Arc::new(provider);
+    let api = AuthenticatedAgent::builder(front.url(), provider.clone())
+        .agent(agent_trusting(&front.ca_der()))
+        .header("X-Team", "team-8")
+        .user_agent_suffix("my-app/1.3")
+        .build()
+        .unwrap();
+    let caps = api.get(CAPABILITIES_PATH).expect("GET over HTTPS");
+    assert!(
+        caps["supported_models"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{caps}"
+    );
+
+    let seen = server.requests();
+    let exchange = seen.iter().find(|r| r.path == TOKEN_PATH).unwrap();
+    assert_eq!(
+        exchange.header("user-agent"),
+        Some(concat!(
+            "tinker-auth/",
+            env!("CARGO_PKG_VERSION"),
+            " my-app/1.2"
+        ))
+    );
+    assert_eq!(exchange.header("x-team"), Some("team-7"));
+    let request = seen.iter().find(|r| r.path == CAPABILITIES_PATH).unwrap();
+    assert_eq!(
+        request.header("user-agent"),
+        Some(concat!(
+            "tinker-auth/",
+            env!("CARGO_PKG_VERSION"),
+            " my-app/1.3"
+        ))
+    );
+    assert_eq!(request.header("x-team"), Some("team-8"));
+    // Header values stay out of Debug output.
+    let shown = format!(
+        "{:?} {:?}",
+        JwtAuthProvider::builder(front.url()).header("X-Team", "team-7"),
+        AuthenticatedAgent::builder(front.url(), provider).header("X-Team", "team-8")
+    );
+    assert!(
+        !shown.contains("team-7") && !shown.contains("team-8"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("x-team") || shown.contains("X-Team"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn without_the_ca_build_fails_at_once_with_a_certificate_error() {
+    let (server, front) = https_server(Duration::from_secs(600));
+    let start = Instant::now();
+    // The provider's own agent: ureq's default roots, without the test CA.
+    let err = JwtAuthProvider::builder(front.url())
+        .api_key(server.api_key())
+        .fetch_timeout(Duration::from_secs(30))
+        .build()
+        .expect_err("an unknown CA is refused");
+    let took = start.elapsed();
+    let shown = format!("{err} | {err:?}");
+    assert!(
+        shown.to_lowercase().contains("certificate") || shown.contains("UnknownIssuer"),
+        "a certificate error: {shown}"
+    );
+    assert!(
+        !err.is_transient(),
+        "a certificate error is not transient: {shown}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(!shown.contains(&server.api_key()));
+    assert_eq!(server.exchanges(), 0, "nothing reached the stand-in");
+}
+
+#[test]
+fn fetch_timeout_bounds_the_exchange_through_an_agent_without_a_timeout() {
+    let (server, front) = https_server(Duration::from_secs(600));
+    server.set_mode(Mode::Hang);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(testkit::tls::tls_config_trusting(&front.ca_der()))
+        .build()
+        .into();
+    assert_eq!(agent.config().timeouts().global, None);
+    let start = Instant::now();
+    let err = JwtAuthProvider::builder(front.url())
+        .api_key(server.api_key())
+        .agent(agent)
+        .fetch_timeout(Duration::from_millis(800))
+        .background_refresh(false)
+        .build()
+        .expect_err("the stand-in hangs");
+    let took = start.elapsed();
+    assert!(matches!(err, tinker_auth::Error::Timeout { .. }), "{err:?}");
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    server.set_mode(Mode::Healthy);
+}
+
+#[test]
+fn the_exchange_through_the_connect_proxy_keeps_the_key_inside_the_tunnel() {
+    let (server, front) = https_server(Duration::from_secs(600));
+    let proxy = ConnectProxy::start();
+    let agent: ureq::Agent = agent_config_trusting(&front.ca_der())
+        .proxy(Some(ureq::Proxy::new(&proxy.url()).expect("proxy URL")))
+        .build()
+        .into();
+    let provider = Arc::new(
+        JwtAuthProvider::builder(front.url())
+            .api_key(server.api_key())
+            .agent(agent.clone())
+            .background_refresh(false)
+            .build()
+            .expect("the exchange through the proxy"),
+    );
+    let api = api(&front.url(), &provider, agent);
+    assert_eq!(api.get(PING).expect("GET via the proxy")["ok"], json!(true));
+
+    assert_eq!(server.exchanges_ok(), 1);
+    let expected = format!("localhost:{}", front.addr().port());
+    let targets = proxy.connect_targets();
+    assert!(
+        !targets.is_empty() && targets.iter().all(|t| *t == expected),
+        "{targets:?}"
+    );
+    assert_eq!(proxy.plain_requests(), 0);
+    let jwt = provider.token().unwrap();
+    assert!(!proxy.saw(server.api_key()), "the key crossed in clear");
+    assert!(!proxy.saw(jwt.as_str()), "the JWT crossed in clear");
+    assert!(!proxy.saw("x-api-key"), "a header crossed in clear");
+}
+
+#[test]
+fn background_refreshes_over_https_soak() {
+    let (server, front) = https_server(Duration::from_secs(3));
+    let provider = Arc::new(
+        JwtAuthProvider::builder(front.url())
+            .api_key(server.api_key())
+            .agent(agent_trusting(&front.ca_der()))
+            .build()
+            .expect("the first exchange over HTTPS"),
+    );
+    let api = api(&front.url(), &provider, agent_trusting(&front.ca_der()));
+    let end = Instant::now() + Duration::from_secs(8);
+    let mut calls = 0;
+    while Instant::now() < end {
+        api.get(PING).expect("every call succeeds");
+        calls += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stats = provider.stats();
+    assert!(stats.background >= 2, "{stats:?}");
+    assert_eq!(stats.fetches_failed, 0, "{stats:?}");
+    assert_eq!(server.protected_401(), 0);
+    assert!(server.protected_ok() >= calls);
+    assert_eq!(front.failed_handshakes(), 0);
 }

@@ -8,7 +8,8 @@
 //! - `shutdown.rs`, `thread_count.rs`: count the process's (refresh) threads;
 //! - `command_cleanup.rs`: counts threads and scans `/proc` for processes;
 //! - `fork.rs`: forks, which is only sound with one thread doing the work;
-//! - `proxy_bypass.rs`: sets process-wide environment variables.
+//! - `proxy_bypass.rs`, `proxy_env.rs`: set process-wide environment variables;
+//! - `from_env.rs`: sets the environment and installs the global logger.
 
 mod agent_401;
 mod agent_api_key;

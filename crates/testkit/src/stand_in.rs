@@ -26,6 +26,35 @@ use sha2::Sha256;
 pub const TOKEN_PATH: &str = "/api/v1/auth/token";
 /// Path of the protected endpoint that echoes the request body back.
 pub const ECHO_PATH: &str = "/api/v1/echo";
+/// Path of the protected endpoint listing [`SUPPORTED_MODELS`], as the
+/// real service's `GET /api/v1/get_server_capabilities` does.
+pub const CAPABILITIES_PATH: &str = "/api/v1/get_server_capabilities";
+/// Models the stand-in's `get_server_capabilities` lists.
+pub const SUPPORTED_MODELS: [&str; 2] = ["stand-in/llama-mini", "stand-in/qwen-tiny"];
+/// Requests whose head [`StandIn::requests`] keeps (the most recent).
+pub const MAX_SEEN: usize = 1024;
+
+/// A request the stand-in received: method, path and headers (names
+/// lower-cased), for tests that check what a client sent.
+#[derive(Clone, Debug)]
+pub struct SeenRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// The target without its query string.
+    pub path: String,
+    /// Name (lower-case) and value of every header, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl SeenRequest {
+    /// First value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
 /// Long-lived credential accepted by default.
 pub const DEFAULT_API_KEY: &str = "tml-test-key";
 /// HMAC secret used by default to sign JWTs.
@@ -166,6 +195,7 @@ impl StandIn {
             stop: AtomicBool::new(false),
             conns: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            seen: Mutex::new(Vec::new()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -281,6 +311,11 @@ impl StandIn {
     /// TCP connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.shared.counters.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most recent requests received (up to [`MAX_SEEN`]), oldest first.
+    pub fn requests(&self) -> Vec<SeenRequest> {
+        lock(&self.shared.seen).clone()
     }
 
     /// Sets every counter back to zero.
@@ -461,6 +496,8 @@ struct Shared {
     /// Clones of open connections, so that drop can shut them down.
     conns: Mutex<HashMap<u64, TcpStream>>,
     counters: Counters,
+    /// Heads of the most recent requests.
+    seen: Mutex<Vec<SeenRequest>>,
 }
 
 #[derive(Default)]
@@ -592,6 +629,17 @@ impl Shared {
     }
 
     fn handle(&self, req: &Request) -> Action {
+        {
+            let mut seen = lock(&self.seen);
+            if seen.len() >= MAX_SEEN {
+                seen.remove(0);
+            }
+            seen.push(SeenRequest {
+                method: req.method.clone(),
+                path: req.path().to_owned(),
+                headers: req.headers.clone(),
+            });
+        }
         if req.path() == TOKEN_PATH {
             self.token_exchange(req)
         } else {
@@ -692,6 +740,13 @@ impl Shared {
                 headers: Vec::new(),
                 body: req.body.clone(),
             };
+        }
+        if req.path() == CAPABILITIES_PATH {
+            let models: Vec<Value> = SUPPORTED_MODELS
+                .iter()
+                .map(|m| json!({ "model_name": m }))
+                .collect();
+            return Response::json(200, &json!({ "supported_models": models }));
         }
         let sub = claims.get("sub").cloned().unwrap_or(Value::Null);
         Response::json(200, &json!({ "ok": true, "sub": sub, "path": req.path() }))

@@ -27,7 +27,10 @@ pub(crate) const TOKEN_HELP: &str = "\
 Usage: tinker-auth token [OPTIONS]
 
 Prints a JWT for the credential in TINKER_API_KEY (or the command in
-TINKER_CREDENTIAL_CMD) from the Tinker API at TINKER_BASE_URL, on one line.
+TINKER_CREDENTIAL_CMD) from the Tinker API at TINKER_BASE_URL (default
+https://tinker.thinkingmachines.dev/services/tinker-prod), on one line.
+CF-Access-Client-Id/-Secret are sent from CLOUDFLARE_ACCESS_CLIENT_ID/_SECRET;
+HTTPS_PROXY, ALL_PROXY and NO_PROXY choose the proxy.
 
 A JWT is cached and reused while it has at least --min-runway seconds left.
 The cache lives in $XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/),

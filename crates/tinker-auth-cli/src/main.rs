@@ -22,9 +22,6 @@ use tinker_auth::{
 use crate::args::{Command, TokenArgs, Usage};
 use crate::cache::Entry;
 
-/// Environment variable holding the Tinker API's base URL.
-const BASE_URL_ENV: &str = "TINKER_BASE_URL";
-
 const EXIT_USAGE: u8 = 2;
 const EXIT_UNAVAILABLE: u8 = 4;
 
@@ -90,10 +87,6 @@ fn print(text: &str) -> Result<(), Failure> {
         })
 }
 
-fn non_empty_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// The credential itself: `--credential-cmd`'s output, else whatever the
 /// library's [`resolve_auth_provider`] picks from `TINKER_API_KEY` and
 /// `TINKER_CREDENTIAL_CMD` (a command is run here, once per invocation).
@@ -141,14 +134,11 @@ fn runway(jwt: &str, clock_offset_secs: f64) -> Option<f64> {
 }
 
 fn token(args: &TokenArgs) -> Result<(), Failure> {
+    // --base-url, else TINKER_BASE_URL, else the library's default.
     let base_url = args
         .base_url
         .clone()
-        .or_else(|| non_empty_env(BASE_URL_ENV))
-        .ok_or_else(|| Failure {
-            code: EXIT_USAGE,
-            message: format!("token: no base url: pass --base-url or set {BASE_URL_ENV}"),
-        })?;
+        .unwrap_or_else(tinker_auth::base_url_from_env);
     let credential = credential(args)?;
     let entry = if args.no_cache {
         None

@@ -267,12 +267,18 @@ fn exit_codes_and_one_line_errors() {
         2,
         &key,
     );
+    // No --base-url: TINKER_BASE_URL, here an unusable one (unset, the
+    // library's default, the real service, is used: see `zero_config`).
     let e = assert_fails(
-        &home.run(&["token"], &[("TINKER_API_KEY", &key)], None),
+        &home.run(
+            &["token"],
+            &[("TINKER_API_KEY", &key), ("TINKER_BASE_URL", "not a url")],
+            None,
+        ),
         2,
         &key,
     );
-    assert!(e.contains("TINKER_BASE_URL"), "{e}");
+    assert!(e.contains("base url"), "{e}");
     let e = assert_fails(
         &home.run(&["token", "--base-url", &url], &[], None),
         2,
@@ -455,4 +461,25 @@ fn a_non_utf8_argument_is_a_usage_error_not_a_panic() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.contains("not valid UTF-8"), "{stderr}");
     }
+}
+
+#[test]
+fn zero_config_only_the_key_and_the_base_url_in_the_environment() {
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let url = server.url();
+    let out = home.run(
+        &["token"],
+        &[
+            ("TINKER_API_KEY", &server.api_key()),
+            ("TINKER_BASE_URL", &url),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(verify_hs256(text(&out.stdout).trim(), &server.secret()).is_some());
+    assert_eq!(server.exchanges(), 1);
+    // The help names the default base URL, used when neither is given.
+    let help = home.run(&["token", "--help"], &[], None);
+    assert!(text(&help.stdout).contains(tinker_auth::DEFAULT_BASE_URL));
 }

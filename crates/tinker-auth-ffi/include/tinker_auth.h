@@ -117,6 +117,8 @@ tinker_auth_handle tinker_auth_new(const char *base_url, const char *api_key, ti
 
 /* Creates a provider for the Tinker API at base_url (https://, or http:// to
  * loopback) and performs the first token exchange before returning.
+ *   base_url NULL: TINKER_BASE_URL, else
+ *            https://tinker.thinkingmachines.dev/services/tinker-prod.
  *   api_key  NULL: resolve the credential from TINKER_API_KEY, falling back
  *            to the command in TINKER_CREDENTIAL_CMD.
  *   options  NULL: defaults.

@@ -54,7 +54,8 @@ pub unsafe extern "C" fn tinker_auth_new(
 }
 
 /// Creates a provider for the Tinker API at `base_url`, performing the first
-/// token exchange before it returns. `api_key` null means: resolve the
+/// token exchange before it returns. `base_url` null means: `TINKER_BASE_URL`,
+/// else [`tinker_auth::DEFAULT_BASE_URL`]. `api_key` null means: resolve the
 /// credential from `TINKER_API_KEY` / `TINKER_CREDENTIAL_CMD`. `options` null
 /// means defaults. Returns the handle, or 0 on failure with `*err` (when not
 /// null) and the thread's last error describing it; on success `err->code`
@@ -74,13 +75,15 @@ pub unsafe extern "C" fn tinker_auth_new_with_options(
     const F: &str = "tinker_auth_new";
     let body = || -> Result<TinkerAuthHandle, Failure> {
         // SAFETY: the caller guarantees both are null or NUL-terminated strings.
-        let base_url = unsafe { required_c_str(F, "base_url", base_url) }?;
+        let base_url = unsafe { c_str(F, "base_url", base_url) }?;
+        // Null: TINKER_BASE_URL, else the library's default (the Python SDK's).
+        let base_url = base_url.map_or_else(tinker_auth::base_url_from_env, str::to_owned);
         // SAFETY: as above.
         let api_key = unsafe { c_str(F, "api_key", api_key) }?;
         // SAFETY: the caller guarantees `options` is null or a readable
         // `TinkerAuthOptions` whose `struct_size` is readable.
         let options = unsafe { options::read(options) }?;
-        let mut builder = options::builder(base_url, &options)?;
+        let mut builder = options::builder(&base_url, &options)?;
         if let Some(key) = api_key {
             builder = builder.api_key(key);
         }

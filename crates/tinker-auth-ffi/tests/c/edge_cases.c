@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tinker_auth.h"
@@ -51,11 +52,13 @@ int main(int argc, char **argv) {
     CHECK(options.fetch_timeout_ms == 30000);
     CHECK(options.refresh_before_expiry_ms == 300000);
 
-    /* tinker_auth_new: null, bad UTF-8, bad key, rejected key, unreachable, bad options. */
+    /* tinker_auth_new: base_url NULL (the environment), bad UTF-8, bad key,
+     * rejected key, unreachable, bad options. */
+    CHECK(setenv("TINKER_BASE_URL", "not a url", 1) == 0);
     CHECK(tinker_auth_new(NULL, key, &err) == 0);
-    CHECK(err.code == TINKER_AUTH_ERR_NULL_POINTER);
-    CHECK(strstr(err.message, "base_url is null") != NULL);
-    CHECK(last_code(msg, sizeof msg) == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(err.code == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(err.message, "base url") != NULL);
+    CHECK(last_code(msg, sizeof msg) == TINKER_AUTH_ERR_INVALID_ARGUMENT);
     CHECK(strcmp(msg, err.message) == 0);
 
     CHECK(tinker_auth_new("http://127.0.0.1:1/\xff", key, &err) == 0);
@@ -94,7 +97,23 @@ int main(int argc, char **argv) {
 
     /* err may be NULL. */
     CHECK(tinker_auth_new(NULL, key, NULL) == 0);
-    CHECK(last_code(NULL, 0) == TINKER_AUTH_ERR_NULL_POINTER);
+    CHECK(last_code(NULL, 0) == TINKER_AUTH_ERR_INVALID_ARGUMENT);
+
+    /* Zero-config: base_url and api_key NULL, both from the environment. */
+    CHECK(setenv("TINKER_BASE_URL", url, 1) == 0);
+    CHECK(setenv("TINKER_API_KEY", key, 1) == 0);
+    {
+        tinker_auth_handle z = tinker_auth_new(NULL, NULL, &err);
+        CHECK(z != 0);
+        CHECK(err.code == TINKER_AUTH_OK);
+        char zjwt[4096];
+        size_t zlen = 0;
+        CHECK(tinker_auth_get_token(z, zjwt, sizeof zjwt, &zlen) == TINKER_AUTH_OK);
+        CHECK(zlen > 0 && strncmp(zjwt, "eyJ", 3) == 0);
+        tinker_auth_free(z);
+    }
+    CHECK(unsetenv("TINKER_BASE_URL") == 0);
+    CHECK(unsetenv("TINKER_API_KEY") == 0);
 
     /* A working handle, without a background thread. */
     options = tinker_auth_options_default();

@@ -330,3 +330,18 @@ fn the_parsers_see_what_is_written() {
     let other = c_api("int32_t f(tinker_auth_handle h, const char *p);");
     assert_ne!(rust.functions, other.functions);
 }
+
+#[test]
+fn header_states_the_librarys_default_base_url() {
+    let header = read("include/tinker_auth.h");
+    let joined = header.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        joined.contains("base_url NULL: TINKER_BASE_URL, else"),
+        "the header documents a NULL base_url"
+    );
+    assert!(
+        header.contains(tinker_auth::DEFAULT_BASE_URL),
+        "the header's default base URL is the library's: {}",
+        tinker_auth::DEFAULT_BASE_URL
+    );
+}
