@@ -44,7 +44,7 @@ impl AuthenticatedAgentBuilder {
     }
 
     /// The header that carries the token. Defaults to
-    /// [`X-API-Key`](DEFAULT_AUTH_HEADER).
+    /// [`X-API-Key`](crate::DEFAULT_AUTH_HEADER).
     pub fn header_name(mut self, name: HeaderName) -> Self {
         self.header_name = name;
         self

@@ -20,7 +20,7 @@ use crate::redact::redact_url;
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
 
 /// Default of [`JwtAuthProviderBuilder::refresh_before_expiry`].
-pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(120);
 
 /// Default of [`JwtAuthProviderBuilder::refresh_on_demand_within`].
 pub const DEFAULT_REFRESH_ON_DEMAND_WITHIN: Duration = Duration::from_secs(60);
@@ -107,8 +107,12 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    /// How long before expiry the background thread refreshes, capped at half
-    /// the token's lifetime. Defaults to 300 s.
+    /// The late edge of the background thread's refresh window: it refreshes
+    /// a token before `min(margin, 2/5 of its lifetime)` is left, and no
+    /// sooner than half its lifetime (at the window's midpoint routinely,
+    /// spread over one period after a first token, a failure or an on-demand
+    /// refresh, so that providers started together do not refresh together).
+    /// Defaults to 120 s, twice the on-demand window.
     pub fn refresh_before_expiry(mut self, margin: Duration) -> Self {
         self.timing.refresh_before_expiry = margin;
         self

@@ -8,7 +8,7 @@ use parking_lot::MutexGuard;
 
 use super::decide::{self, after_exchange, Held, Take};
 use super::exchange::Received;
-use super::policy::{background_sleep, estimate_offset, flight_deadline, Schedule};
+use super::policy::{background_sleep, estimate_offset, flight_deadline, Draw, Schedule};
 use super::refresher;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
 use crate::error::Error;
@@ -280,12 +280,21 @@ impl Shared {
                     usable: c.schedule.usable(c.now(now, self.clock.instant())),
                 });
                 st.offset = estimate_offset(st.offset, &r.clock, is_new);
+                // Routine only after a background refresh that went as
+                // planned: the fleet may be in step after anything else.
+                let draw =
+                    if trigger == Trigger::Background && st.failures == 0 && st.current.is_some() {
+                        Draw::Routine
+                    } else {
+                        Draw::Spread
+                    };
                 let schedule = Schedule::new(
                     r.times,
                     st.offset,
                     r.clock.uncertainty(),
                     r.clock.received,
                     &self.timing,
+                    draw,
                     jitter::unit(),
                 );
                 let decision = after_exchange(

@@ -25,7 +25,7 @@ const WARN_INTERVAL: Duration = Duration::from_secs(30);
 pub(super) const STEP_CREDENTIAL: &str = "credential provider";
 pub(super) const STEP_EXCHANGE: &str = "token exchange";
 
-/// Counters describing what a provider has done. See [`JwtAuthProvider::stats`].
+/// Counters describing what a provider has done. See [`JwtAuthProvider::stats`](crate::JwtAuthProvider::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

@@ -24,7 +24,7 @@ pub struct TinkerAuthOptions {
     pub struct_size: u32,
     /// Non-zero runs a background refresh thread (default 1).
     pub background_refresh: u32,
-    /// How long before expiry the background thread refreshes (default 300000).
+    /// Least runway the background thread leaves, capped at 2/5 of the lifetime: the late edge of its refresh window (default 120000).
     pub refresh_before_expiry_ms: u64,
     /// How long before expiry `tinker_auth_get_token` refreshes on demand (default 60000).
     pub refresh_on_demand_within_ms: u64,
@@ -131,7 +131,7 @@ pub(crate) fn builder(
         )?))
 }
 
-/// The default options: background refresh on, refresh 300 s before expiry,
+/// The default options: background refresh on, by 120 s before expiry,
 /// on demand within 60 s, retries at most 60 s apart, 30 s fetch timeout.
 #[no_mangle]
 pub extern "C" fn tinker_auth_options_default() -> TinkerAuthOptions {
