@@ -1,10 +1,12 @@
 //! Building a [`JwtAuthProvider`]: options, their defaults, validation.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::Exchange;
+use super::host::Host;
 use super::policy::Timing;
 use super::refresher::Refresher;
 use super::{JwtAuthProvider, Shared};
@@ -13,6 +15,7 @@ use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProv
 use crate::error::Error;
 use crate::http::token_url;
 use crate::redact::redact_url;
+use crate::shared_cache;
 
 // The builder's defaults, in one place: the CLI and the C ABI read them too.
 
@@ -63,6 +66,15 @@ pub struct JwtAuthProviderBuilder {
     background_refresh: bool,
     allow_insecure_http: bool,
     clock: ClockSource,
+    shared_cache: SharedCacheDir,
+}
+
+/// Where providers of this host share their token (issue 12).
+#[derive(Debug, Clone)]
+enum SharedCacheDir {
+    Off,
+    Default,
+    Dir(PathBuf),
 }
 
 impl JwtAuthProviderBuilder {
@@ -81,6 +93,7 @@ impl JwtAuthProviderBuilder {
             background_refresh: true,
             allow_insecure_http: false,
             clock: ClockSource::System,
+            shared_cache: SharedCacheDir::Off,
         }
     }
 
@@ -167,6 +180,41 @@ impl JwtAuthProviderBuilder {
         self
     }
 
+    // One host, one token (issue 12).
+
+    /// Shares one token per base URL and credential with every provider, in
+    /// any process, that uses the same directory: before an exchange a
+    /// provider takes the entry's file lock (waiting at most until its
+    /// flight's deadline), takes the token another process just left there
+    /// if it is fresher and not due, and otherwise exchanges and writes the
+    /// new token for the others. `build()` adopts a fresh cached token instead
+    /// of exchanging. A host of N processes thus makes one provider's
+    /// exchanges, not N times them. Fresh-token reads never touch the file.
+    ///
+    /// The directory is created 0700; a directory or file that is a symlink,
+    /// not ours, or writable by group or others is refused with a warning
+    /// (the provider then keeps a private token). Files hold the JWT and a
+    /// keyed fingerprint of the credential (its value: a key rotated behind
+    /// the same credential command never gets the old key's JWT), never the
+    /// credential. Defaults to off.
+    pub fn shared_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.shared_cache = SharedCacheDir::Dir(dir.into());
+        self
+    }
+
+    /// [`shared_cache_dir`](Self::shared_cache_dir) in
+    /// `$XDG_CACHE_HOME/tinker-auth` (else `~/.cache/tinker-auth`), the
+    /// `tinker-auth` command's directory; `false` turns sharing off. Defaults
+    /// to off.
+    pub fn shared_cache(mut self, on: bool) -> Self {
+        self.shared_cache = if on {
+            SharedCacheDir::Default
+        } else {
+            SharedCacheDir::Off
+        };
+        self
+    }
+
     /// Validates the options, performs the first exchange (unless a seed token
     /// was given), and starts the background thread.
     ///
@@ -187,13 +235,21 @@ impl JwtAuthProviderBuilder {
             CredentialSource::Provider(p) => p,
         };
         let exchange = Exchange::new(url, fetch_timeout);
-        let shared = Arc::new(Shared::new(
-            credential,
-            exchange,
-            self.clock,
-            self.timing,
-            fetch_timeout,
-        ));
+        let mut shared = Shared::new(credential, exchange, self.clock, self.timing, fetch_timeout);
+        shared.host = match self.shared_cache {
+            SharedCacheDir::Off => None,
+            SharedCacheDir::Dir(dir) => Some(Host::new(dir, &self.base_url)),
+            SharedCacheDir::Default => match shared_cache::default_dir() {
+                Some(dir) => Some(Host::new(dir, &self.base_url)),
+                None => {
+                    log::warn!(
+                        "shared cache: neither XDG_CACHE_HOME nor HOME is set; using a private token"
+                    );
+                    None
+                }
+            },
+        };
+        let shared = Arc::new(shared);
         match self.seed {
             Some(jwt) => shared.seed(jwt),
             None => {
@@ -219,6 +275,7 @@ impl fmt::Debug for JwtAuthProviderBuilder {
             .field("token_path", &redact_url(&self.token_path))
             .field("background_refresh", &self.background_refresh)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("shared_cache", &self.shared_cache)
             .finish_non_exhaustive()
     }
 }
