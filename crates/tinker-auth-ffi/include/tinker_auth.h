@@ -108,6 +108,10 @@ typedef struct tinker_auth_options {
     uint64_t retry_delay_ms;
     /* Bound on one token exchange; must be positive (default 30000). */
     uint64_t fetch_timeout_ms;
+    /* A directory in which providers of any process share one token per base
+     * URL and credential (default NULL: no sharing). Appended after the first
+     * release: a struct_size without it is still accepted, as NULL. */
+    const char *shared_cache_dir;
 } tinker_auth_options;
 /* Every *_ms option must be at most 86400000 (one day). */
 
