@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::policy::{Schedule, CLOCK_RESOLUTION};
+use super::policy::{Draw, Schedule, CLOCK_RESOLUTION};
 use super::state::{Shared, Trigger, Want};
 use super::thread_cache::{self, Slot};
 use crate::error::Error;
@@ -32,6 +32,7 @@ impl Shared {
                     CLOCK_RESOLUTION,
                     now,
                     &self.timing,
+                    Draw::Spread,
                     jitter::unit(),
                 );
                 let token = Token::from_parts(jwt, times);

@@ -1,10 +1,12 @@
 //! Building a [`JwtAuthProvider`]: options, their defaults, validation.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::Exchange;
+use super::host::Host;
 use super::policy::Timing;
 use super::refresher::Refresher;
 use super::{JwtAuthProvider, Shared};
@@ -13,6 +15,7 @@ use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProv
 use crate::error::Error;
 use crate::http::{token_url, HeaderOptions};
 use crate::redact::redact_url;
+use crate::shared_cache;
 
 // The builder's defaults, in one place: the CLI and the C ABI read them too.
 
@@ -20,7 +23,7 @@ use crate::redact::redact_url;
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
 
 /// Default of [`JwtAuthProviderBuilder::refresh_before_expiry`].
-pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(120);
 
 /// Default of [`JwtAuthProviderBuilder::refresh_on_demand_within`].
 pub const DEFAULT_REFRESH_ON_DEMAND_WITHIN: Duration = Duration::from_secs(60);
@@ -66,6 +69,15 @@ pub struct JwtAuthProviderBuilder {
     // Transport options (issue 11): the caller's agent and extra headers.
     agent: Option<ureq::Agent>,
     header_options: HeaderOptions,
+    shared_cache: SharedCacheDir,
+}
+
+/// Where providers of this host share their token (issue 12).
+#[derive(Debug, Clone)]
+enum SharedCacheDir {
+    Off,
+    Default,
+    Dir(PathBuf),
 }
 
 impl JwtAuthProviderBuilder {
@@ -86,6 +98,7 @@ impl JwtAuthProviderBuilder {
             clock: ClockSource::System,
             agent: None,
             header_options: HeaderOptions::default(),
+            shared_cache: SharedCacheDir::Off,
         }
     }
 
@@ -112,8 +125,12 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    /// How long before expiry the background thread refreshes, capped at half
-    /// the token's lifetime. Defaults to 300 s.
+    /// The late edge of the background thread's refresh window: it refreshes
+    /// a token before `min(margin, 2/5 of its lifetime)` is left, and no
+    /// sooner than half its lifetime (at the window's midpoint routinely,
+    /// spread over one period after a first token, a failure or an on-demand
+    /// refresh, so that providers started together do not refresh together).
+    /// Defaults to 120 s, twice the on-demand window.
     pub fn refresh_before_expiry(mut self, margin: Duration) -> Self {
         self.timing.refresh_before_expiry = margin;
         self
@@ -207,6 +224,41 @@ impl JwtAuthProviderBuilder {
         self
     }
 
+    // One host, one token (issue 12).
+
+    /// Shares one token per base URL and credential with every provider, in
+    /// any process, that uses the same directory: before an exchange a
+    /// provider takes the entry's file lock (waiting at most until its
+    /// flight's deadline), takes the token another process just left there
+    /// if it is fresher and not due, and otherwise exchanges and writes the
+    /// new token for the others. `build()` adopts a fresh cached token instead
+    /// of exchanging. A host of N processes thus makes one provider's
+    /// exchanges, not N times them. Fresh-token reads never touch the file.
+    ///
+    /// The directory is created 0700; a directory or file that is a symlink,
+    /// not ours, or writable by group or others is refused with a warning
+    /// (the provider then keeps a private token). Files hold the JWT and a
+    /// keyed fingerprint of the credential (its value: a key rotated behind
+    /// the same credential command never gets the old key's JWT), never the
+    /// credential. Defaults to off.
+    pub fn shared_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.shared_cache = SharedCacheDir::Dir(dir.into());
+        self
+    }
+
+    /// [`shared_cache_dir`](Self::shared_cache_dir) in
+    /// `$XDG_CACHE_HOME/tinker-auth` (else `~/.cache/tinker-auth`), the
+    /// `tinker-auth` command's directory; `false` turns sharing off. Defaults
+    /// to off.
+    pub fn shared_cache(mut self, on: bool) -> Self {
+        self.shared_cache = if on {
+            SharedCacheDir::Default
+        } else {
+            SharedCacheDir::Off
+        };
+        self
+    }
+
     /// Validates the options, performs the first exchange (unless a seed token
     /// was given), and starts the background thread.
     ///
@@ -229,13 +281,21 @@ impl JwtAuthProviderBuilder {
         };
         let headers = self.header_options.resolve()?;
         let exchange = Exchange::with(url, fetch_timeout, self.agent, headers);
-        let shared = Arc::new(Shared::new(
-            credential,
-            exchange,
-            self.clock,
-            self.timing,
-            fetch_timeout,
-        ));
+        let mut shared = Shared::new(credential, exchange, self.clock, self.timing, fetch_timeout);
+        shared.host = match self.shared_cache {
+            SharedCacheDir::Off => None,
+            SharedCacheDir::Dir(dir) => Some(Host::new(dir, &base_url)),
+            SharedCacheDir::Default => match shared_cache::default_dir() {
+                Some(dir) => Some(Host::new(dir, &base_url)),
+                None => {
+                    log::warn!(
+                        "shared cache: neither XDG_CACHE_HOME nor HOME is set; using a private token"
+                    );
+                    None
+                }
+            },
+        };
+        let shared = Arc::new(shared);
         match self.seed {
             Some(jwt) => shared.seed(jwt),
             None => {
@@ -263,6 +323,7 @@ impl fmt::Debug for JwtAuthProviderBuilder {
             .field("allow_insecure_http", &self.allow_insecure_http)
             .field("callers_agent", &self.agent.is_some())
             .field("header_options", &self.header_options)
+            .field("shared_cache", &self.shared_cache)
             .finish_non_exhaustive()
     }
 }

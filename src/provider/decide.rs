@@ -154,11 +154,11 @@ mod tests {
     use super::*;
     use crate::jwt::JwtTimes;
     use crate::provider::policy::test_support::*;
-    use crate::provider::policy::Schedule;
+    use crate::provider::policy::{Draw, Schedule};
 
     fn received(iat: f64, lifetime: f64) -> (SystemTime, Schedule) {
         let times: JwtTimes = token(iat, lifetime);
-        let schedule = Schedule::new(times, 0.0, U, at(iat), &timing(), 0.0);
+        let schedule = Schedule::new(times, 0.0, U, at(iat), &timing(), Draw::Spread, 0.0);
         (times.exp, schedule)
     }
 

@@ -8,7 +8,10 @@ use parking_lot::MutexGuard;
 
 use super::decide::{self, after_exchange, Held, Take};
 use super::exchange::Received;
-use super::policy::{background_sleep, estimate_offset, flight_deadline, Schedule};
+use super::host::{self, Fetched};
+use super::policy::{
+    background_sleep, estimate_offset, flight_deadline, Schedule, CLOCK_RESOLUTION,
+};
 use super::refresher;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
 use crate::error::Error;
@@ -191,7 +194,7 @@ impl Shared {
             st,
             fetched: &self.fetched,
         };
-        let result = MutexGuard::unlocked(end.st, || self.fetch());
+        let result = MutexGuard::unlocked(end.st, || self.fetch(trigger));
         let received_mono = self.clock.instant();
         let now = self.clock.now();
         self.install(end.st, result, now, received_mono, trigger);
@@ -238,17 +241,33 @@ impl Shared {
         self.settle(&mut st, now)
     }
 
-    /// One exchange, with the lock released. Panics become errors so that the
-    /// flight always ends and its waiters always wake.
-    pub(super) fn fetch(&self) -> Result<Received, Error> {
+    /// One exchange (or, with a shared cache, possibly none: see
+    /// [`super::host`]), with the lock released. Panics become errors so
+    /// that the flight always ends and its waiters always wake.
+    pub(super) fn fetch(&self, trigger: Trigger) -> Result<Fetched, Error> {
         let credential = catch_unwind(AssertUnwindSafe(|| self.credential.get_token()))
             .map_err(|_| Error::Panicked {
                 during: "credential provider",
             })??
             .ok_or(Error::MissingCredential)?;
+        match &self.host {
+            Some(host) => catch_unwind(AssertUnwindSafe(|| {
+                self.fetch_shared(host, credential.as_str(), trigger)
+            }))
+            .map_err(|_| Error::Panicked {
+                during: "shared cache",
+            })?,
+            None => self
+                .exchange_now(credential.as_str())
+                .map(Fetched::Exchanged),
+        }
+    }
+
+    /// The exchange itself, panics caught.
+    pub(super) fn exchange_now(&self, credential: &str) -> Result<Received, Error> {
         self.state.lock().flight_step = STEP_EXCHANGE;
         catch_unwind(AssertUnwindSafe(|| {
-            self.exchange.fetch(credential.as_str(), &self.clock)
+            self.exchange.fetch(credential, &self.clock)
         }))
         .map_err(|_| Error::Panicked {
             during: "token exchange",
@@ -259,7 +278,7 @@ impl Shared {
     pub(super) fn install(
         &self,
         st: &mut State,
-        result: Result<Received, Error>,
+        result: Result<Fetched, Error>,
         now: SystemTime,
         received_mono: Instant,
         trigger: Trigger,
@@ -269,35 +288,58 @@ impl Shared {
             panic!("injected panic in install");
         }
         match result {
-            Ok(r) => {
-                st.stats.fetches_succeeded += 1;
-                let is_new = st
-                    .current
-                    .as_ref()
-                    .is_none_or(|c| c.token.as_str() != r.jwt);
+            Ok(fetched) => {
                 let held = st.current.as_ref().map(|c| Held {
                     exp: c.token.expires_at(),
                     usable: c.schedule.usable(c.now(now, self.clock.instant())),
                 });
-                st.offset = estimate_offset(st.offset, &r.clock, is_new);
+                let (jwt, times, uncertainty, received) = match fetched {
+                    Fetched::Exchanged(r) => {
+                        st.stats.fetches_succeeded += 1;
+                        let is_new = st
+                            .current
+                            .as_ref()
+                            .is_none_or(|c| c.token.as_str() != r.jwt);
+                        st.offset = estimate_offset(st.offset, &r.clock, is_new);
+                        (r.jwt, r.times, r.clock.uncertainty(), r.clock.received)
+                    }
+                    Fetched::Adopted(c) => {
+                        // Not an exchange: the flight took the host's token.
+                        let s = &mut st.stats;
+                        s.fetches_started = s.fetches_started.saturating_sub(1);
+                        match trigger {
+                            Trigger::OnDemand => s.on_demand = s.on_demand.saturating_sub(1),
+                            Trigger::Background => s.background = s.background.saturating_sub(1),
+                        }
+                        s.shared_adopted += 1;
+                        // Written by a process on this host: same local clock.
+                        st.offset = c.clock_offset_secs;
+                        let times = host::times_of(&c.token).expect("adopted tokens have an exp");
+                        (c.token.as_str().to_owned(), times, CLOCK_RESOLUTION, now)
+                    }
+                };
+                // Routine only after a background refresh that went as
+                // planned: the fleet may be in step after anything else.
+                let draw = self.draw_for(trigger, st.failures, st.current.is_some());
                 let schedule = Schedule::new(
-                    r.times,
+                    times,
                     st.offset,
-                    r.clock.uncertainty(),
-                    r.clock.received,
+                    uncertainty,
+                    received,
                     &self.timing,
+                    draw,
                     jitter::unit(),
                 );
                 let decision = after_exchange(
                     held.as_ref(),
                     &decide::Received {
-                        exp: r.times.exp,
+                        exp: times.exp,
                         schedule: &schedule,
                     },
                     now,
                 );
                 if decision.take == Take::Received {
-                    let token = Token::from_parts(r.jwt, r.times);
+                    let token = Token::from_parts(jwt, times);
                     self.set_current(st, token, schedule, received_mono);
                 }
                 st.outcome = Ok(());

@@ -31,6 +31,7 @@ mod builder;
 mod decide;
 mod exchange;
 mod flight;
+mod host;
 mod policy;
 mod refresher;
 mod state;

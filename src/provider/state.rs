@@ -9,6 +9,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
+use super::host::Host;
 use super::policy::{age_floor, pacing, Pacing, Schedule, Timing};
 use super::thread_cache::next_id;
 use crate::clock::ClockSource;
@@ -24,6 +25,7 @@ const WARN_INTERVAL: Duration = Duration::from_secs(30);
 /// The steps of a refresh flight, as named in [`Error::RefreshTimedOut`].
 pub(super) const STEP_CREDENTIAL: &str = "credential provider";
 pub(super) const STEP_EXCHANGE: &str = "token exchange";
+pub(super) const STEP_SHARED_LOCK: &str = "shared cache lock (another process is refreshing)";
 
 /// Counters describing what a provider has done. See [`JwtAuthProvider::stats`](crate::JwtAuthProvider::stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,6 +45,9 @@ pub struct Stats {
     pub waits: u64,
     /// Times the cached token was served because a refresh failed or was cooling down.
     pub served_cached: u64,
+    /// Refreshes that took a token another process (or provider) had left in
+    /// the shared cache instead of exchanging (not counted as exchanges).
+    pub shared_adopted: u64,
 }
 
 /// Who asked for a refresh.
@@ -109,6 +114,8 @@ pub(crate) struct Shared {
     pub(super) clock: ClockSource,
     pub(super) timing: Timing,
     pub(super) fetch_timeout: Duration,
+    /// The shared cache this provider uses, if any (see [`super::host`]).
+    pub(super) host: Option<Host>,
     pub(super) state: Mutex<State>,
     pub(super) fetched: Condvar,
 }
@@ -147,6 +154,7 @@ impl Shared {
             clock,
             timing,
             fetch_timeout,
+            host: None,
             state: Mutex::new(State {
                 current: None,
                 offset: 0.0,

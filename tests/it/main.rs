@@ -34,6 +34,7 @@ mod panics;
 mod parsing;
 mod same_token;
 mod server_skew;
+mod shared_cache;
 mod single_flight;
 mod skew;
 mod soak;

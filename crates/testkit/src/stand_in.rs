@@ -16,7 +16,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -331,6 +331,13 @@ impl StandIn {
         ] {
             counter.store(0, Ordering::SeqCst);
         }
+        lock(&c.exchange_times).clear();
+    }
+
+    /// When each request to the token endpoint arrived, in order (cleared by
+    /// [`StandIn::reset_counters`]).
+    pub fn exchange_times(&self) -> Vec<Instant> {
+        lock(&self.shared.counters.exchange_times).clone()
     }
 }
 
@@ -502,6 +509,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Counters {
+    /// When each request to the token endpoint arrived (for fleet figures).
+    exchange_times: Mutex<Vec<Instant>>,
     exchanges: AtomicU64,
     exchanges_ok: AtomicU64,
     protected_ok: AtomicU64,
@@ -649,6 +658,7 @@ impl Shared {
 
     fn token_exchange(&self, req: &Request) -> Action {
         self.counters.exchanges.fetch_add(1, Ordering::SeqCst);
+        lock(&self.counters.exchange_times).push(Instant::now());
         if req.method != "POST" {
             let resp = Response::detail(405, "Method Not Allowed").header("Allow", "POST");
             return Action::Respond(resp);

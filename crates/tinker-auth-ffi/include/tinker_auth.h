@@ -96,8 +96,10 @@ typedef struct tinker_auth_options {
     uint32_t struct_size;
     /* Non-zero runs a background refresh thread (default 1). */
     uint32_t background_refresh;
-    /* How long before expiry the background thread refreshes (default 300000).
-     * Capped at half the token's lifetime. */
+    /* Least runway the background thread leaves (default 120000): the late
+     * edge of its refresh window, capped at 2/5 of the token's lifetime. It
+     * refreshes from half the lifetime on, spread so that processes started
+     * together do not refresh together. */
     uint64_t refresh_before_expiry_ms;
     /* How long before expiry tinker_auth_get_token() refreshes on demand
      * (default 60000). Capped at a fifth of the token's lifetime. */
@@ -106,6 +108,10 @@ typedef struct tinker_auth_options {
     uint64_t retry_delay_ms;
     /* Bound on one token exchange; must be positive (default 30000). */
     uint64_t fetch_timeout_ms;
+    /* A directory in which providers of any process share one token per base
+     * URL and credential (default NULL: no sharing). Appended after the first
+     * release: a struct_size without it is still accepted, as NULL. */
+    const char *shared_cache_dir;
 } tinker_auth_options;
 /* Every *_ms option must be at most 86400000 (one day). */
 

@@ -83,7 +83,9 @@ pub unsafe extern "C" fn tinker_auth_new_with_options(
         // SAFETY: the caller guarantees `options` is null or a readable
         // `TinkerAuthOptions` whose `struct_size` is readable.
         let options = unsafe { options::read(options) }?;
-        let mut builder = options::builder(&base_url, &options)?;
+        // SAFETY: `options.shared_cache_dir` comes from the caller, who
+        // guarantees it is NULL or a valid string for this call.
+        let mut builder = unsafe { options::builder(&base_url, &options) }?;
         if let Some(key) = api_key {
             builder = builder.api_key(key);
         }

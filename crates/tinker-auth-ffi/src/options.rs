@@ -10,6 +10,9 @@ use tinker_auth::{
     DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY,
 };
 
+use std::ffi::c_char;
+
+use crate::c_str::c_str;
 use crate::codes::{Failure, TINKER_AUTH_ERR_INVALID_ARGUMENT};
 
 /// Largest accepted timing option, in milliseconds (one day).
@@ -24,7 +27,7 @@ pub struct TinkerAuthOptions {
     pub struct_size: u32,
     /// Non-zero runs a background refresh thread (default 1).
     pub background_refresh: u32,
-    /// How long before expiry the background thread refreshes (default 300000).
+    /// Least runway the background thread leaves, capped at 2/5 of the lifetime: the late edge of its refresh window (default 120000).
     pub refresh_before_expiry_ms: u64,
     /// How long before expiry `tinker_auth_get_token` refreshes on demand (default 60000).
     pub refresh_on_demand_within_ms: u64,
@@ -32,7 +35,15 @@ pub struct TinkerAuthOptions {
     pub retry_delay_ms: u64,
     /// Bound on one token exchange; must be positive (default 30000).
     pub fetch_timeout_ms: u64,
+    /// A directory in which providers of any process share one token per base
+    /// URL and credential (NULL, the default: no sharing). Added after the
+    /// first release: a caller compiled against the older, smaller struct
+    /// (its `struct_size`) gets NULL.
+    pub shared_cache_dir: *const c_char,
 }
+
+/// `struct_size` of the options before `shared_cache_dir` was appended.
+const SIZE_V1: usize = std::mem::offset_of!(TinkerAuthOptions, shared_cache_dir);
 
 impl Default for TinkerAuthOptions {
     fn default() -> Self {
@@ -44,6 +55,7 @@ impl Default for TinkerAuthOptions {
             refresh_on_demand_within_ms: millis(DEFAULT_REFRESH_ON_DEMAND_WITHIN),
             retry_delay_ms: millis(DEFAULT_RETRY_DELAY),
             fetch_timeout_ms: millis(DEFAULT_FETCH_TIMEOUT),
+            shared_cache_dir: ptr::null(),
         }
     }
 }
@@ -88,6 +100,20 @@ pub(crate) unsafe fn read(options: *const TinkerAuthOptions) -> Result<TinkerAut
         // SAFETY: non-null, and the caller guarantees `struct_size` is
         // readable; `addr_of!` reads it without touching the rest.
         let size = unsafe { ptr::addr_of!((*options).struct_size).read_unaligned() };
+        if size as usize == SIZE_V1 {
+            let mut whole = TinkerAuthOptions::default();
+            // SAFETY: the caller's struct is the first `SIZE_V1` bytes of
+            // ours (same fields, same order, `repr(C)`); copied bytewise
+            // into a whole one whose later fields keep their defaults.
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    options.cast::<u8>(),
+                    ptr::addr_of_mut!(whole).cast::<u8>(),
+                    SIZE_V1,
+                );
+            }
+            return Ok(whole);
+        }
         if size as usize != size_of::<TinkerAuthOptions>() {
             return Err(Failure::new(
                 TINKER_AUTH_ERR_INVALID_ARGUMENT,
@@ -106,12 +132,23 @@ pub(crate) unsafe fn read(options: *const TinkerAuthOptions) -> Result<TinkerAut
 }
 
 /// A provider builder for `base_url` with `options` applied.
-pub(crate) fn builder(
+///
+/// # Safety
+/// `options.shared_cache_dir` is NULL or a NUL-terminated string valid for
+/// the call.
+pub(crate) unsafe fn builder(
     base_url: &str,
     options: &TinkerAuthOptions,
 ) -> Result<JwtAuthProviderBuilder, Failure> {
     const F: &str = "tinker_auth_new";
-    Ok(JwtAuthProvider::builder(base_url)
+    // SAFETY: the caller guarantees `shared_cache_dir` is NULL or a
+    // NUL-terminated string valid for this call.
+    let dir = unsafe { c_str(F, "options.shared_cache_dir", options.shared_cache_dir) }?;
+    let builder = match dir {
+        Some(dir) => JwtAuthProvider::builder(base_url).shared_cache_dir(dir),
+        None => JwtAuthProvider::builder(base_url),
+    };
+    Ok(builder
         .background_refresh(options.background_refresh != 0)
         .refresh_before_expiry(ms(
             F,
@@ -131,7 +168,7 @@ pub(crate) fn builder(
         )?))
 }
 
-/// The default options: background refresh on, refresh 300 s before expiry,
+/// The default options: background refresh on, by 120 s before expiry,
 /// on demand within 60 s, retries at most 60 s apart, 30 s fetch timeout.
 #[no_mangle]
 pub extern "C" fn tinker_auth_options_default() -> TinkerAuthOptions {

@@ -5,18 +5,18 @@
 //!
 //! - [`schedule`]: a token's deadlines on the local clock;
 //! - [`offset`]: the server's clock offset;
-//! - [`pacing`]: the gaps between exchanges and the flights' deadlines.
+//! - [`pacing`]: the gaps between exchanges and the flights' deadlines;
+//! - [`spread`]: when the background thread refreshes, spread across a fleet.
 
 mod offset;
 mod pacing;
 mod schedule;
-// Wired into the schedule next.
-#[cfg_attr(not(test), allow(dead_code))]
 mod spread;
 
 pub(crate) use offset::*;
 pub(crate) use pacing::*;
 pub(crate) use schedule::*;
+pub(crate) use spread::Draw;
 
 /// Made-up times for the rules' unit tests.
 #[cfg(test)]
@@ -41,7 +41,7 @@ pub(crate) mod test_support {
 
     pub(crate) fn timing() -> Timing {
         Timing {
-            refresh_before_expiry: s(300),
+            refresh_before_expiry: s(120),
             refresh_on_demand_within: s(60),
             retry_delay: s(60),
         }

@@ -112,6 +112,7 @@ mod tests {
     use super::*;
     use crate::jwt::JwtTimes;
     use crate::provider::policy::test_support::*;
+    use crate::provider::policy::Draw;
 
     #[test]
     fn backoff_grows_with_jitter_and_caps() {
@@ -171,22 +172,29 @@ mod tests {
     #[test]
     fn a_token_already_due_for_its_background_refresh_is_not_productive() {
         let t = timing();
-        let good = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.0);
+        let good = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.0);
         assert!(productive(true, &good, at(0.0)));
         assert!(!productive(false, &good, at(0.0)));
-        // No iat: the 300 s margin applies to a 120 s token, due on arrival.
+        // No iat: scheduled on its runway at receipt, like a fresh token.
         let no_iat = JwtTimes {
             exp: at(120.0),
             iat: None,
         };
-        let due = Schedule::new(no_iat, 0.0, U, at(0.0), &t, 0.0);
+        let fine = Schedule::new(no_iat, 0.0, U, at(0.0), &t, Draw::Spread, 0.0);
+        assert!(productive(true, &fine, at(0.0)));
+        // No iat and exp already past: due on arrival.
+        let near = JwtTimes {
+            exp: at(-1.0),
+            iat: None,
+        };
+        let due = Schedule::new(near, 0.0, U, at(0.0), &t, Draw::Spread, 0.0);
         assert!(!productive(true, &due, at(0.0)));
-        // An iat a day old: a lifetime of a day, the same margin, the same verdict.
+        // An iat a day old: a lifetime of a day, past its whole window on arrival.
         let old = JwtTimes {
             exp: at(120.0),
             iat: Some(at(-86_400.0)),
         };
-        let due = Schedule::new(old, 0.0, U, at(0.0), &t, 0.0);
+        let due = Schedule::new(old, 0.0, U, at(0.0), &t, Draw::Spread, 0.0);
         assert!(!productive(true, &due, at(0.0)));
     }
 

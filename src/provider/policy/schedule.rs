@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use super::pacing::MIN_EXCHANGE_GAP;
+use super::spread::{background_age_from, Draw};
 use crate::jwt::JwtTimes;
 
 /// The configured refresh margins.
@@ -23,12 +25,26 @@ pub(crate) fn on_demand_window(t: &Timing, lifetime: Option<Duration>) -> Durati
     }
 }
 
-/// How long before expiry the background thread refreshes:
-/// `min(refresh_before_expiry, lifetime / 2)`.
-pub(crate) fn background_margin(t: &Timing, lifetime: Option<Duration>) -> Duration {
-    match lifetime {
-        Some(l) => t.refresh_before_expiry.min(l / 2),
-        None => t.refresh_before_expiry,
+/// How far an `iat` may lie ahead of the server's clock (as estimated at
+/// receipt) and still be believed: `iat` and `Date` are whole seconds.
+pub(crate) const IAT_SLACK: Duration = Duration::from_secs(5);
+
+/// A token's lifetime and its age on arrival, on the server's clock
+/// (`server_now`): `exp - iat` and `server_now - iat` when `iat` is sane,
+/// else the runway at receipt and zero.
+pub(crate) fn lifetime_and_age(times: JwtTimes, server_now: SystemTime) -> (Duration, Duration) {
+    let sane = times.iat.filter(|&iat| {
+        iat <= times.exp && iat <= server_now.checked_add(IAT_SLACK).unwrap_or(server_now)
+    });
+    match sane {
+        Some(iat) => (
+            times.exp.duration_since(iat).unwrap_or_default(),
+            server_now.duration_since(iat).unwrap_or_default(),
+        ),
+        None => (
+            times.exp.duration_since(server_now).unwrap_or_default(),
+            Duration::ZERO,
+        ),
     }
 }
 
@@ -84,32 +100,38 @@ pub(crate) struct Schedule {
 
 impl Schedule {
     /// Schedules a token received at local time `received`, given the server's
-    /// clock offset (known to within `uncertainty`) and a jitter sample `r`
-    /// in `[0, 1)`.
+    /// clock offset (known to within `uncertainty`), how its background
+    /// refresh is drawn (see [`spread`](super::spread)) and a sample `r` in
+    /// `[0, 1)`.
     ///
-    /// The background thread wakes `margin - jitter` before expiry, where the
-    /// jitter is up to 10% of the margin, so a fleet of providers started
-    /// together does not refresh in lockstep.
+    /// The background thread refreshes the token at an age (time since its
+    /// `iat`) in its window, `[lifetime / 2, lifetime - min(refresh_before_expiry,
+    /// 2 * lifetime / 5)]`: at the window's midpoint for a [`Draw::Routine`]
+    /// refresh, uniformly over one period ending at its late edge for a
+    /// [`Draw::Spread`] one, so that providers started together spread their
+    /// refreshes and keep them spread. The lifetime is `exp - iat` when `iat`
+    /// is sane (not after `exp`, not ahead of the server's clock at receipt by
+    /// more than [`IAT_SLACK`]), else the runway at receipt (age zero).
     pub(crate) fn new(
         times: JwtTimes,
         offset: f64,
         uncertainty: Duration,
         received: SystemTime,
         t: &Timing,
+        draw: Draw,
         r: f64,
     ) -> Self {
-        let lifetime = times.lifetime();
         let expires = shift(times.exp, -offset);
-        let window = on_demand_window(t, lifetime);
-        let margin = background_margin(t, lifetime);
-        let jitter = Duration::try_from_secs_f64(margin.as_secs_f64() * 0.1 * r.clamp(0.0, 1.0))
-            .unwrap_or_default();
-        let margin = margin.saturating_sub(jitter);
+        let window = on_demand_window(t, times.lifetime());
+        let (lifetime, age_now) = lifetime_and_age(times, shift(received, offset));
+        let floor = age_now.saturating_add(MIN_EXCHANGE_GAP);
+        let age = background_age_from(t, lifetime, draw, r, floor);
         let before = |d: Duration| expires.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH);
         Schedule {
             received,
             refresh_at: before(window),
-            background_at: before(margin),
+            // `age <= lifetime`, so this is at or before `expires`.
+            background_at: before(lifetime.saturating_sub(age)),
             expires,
             usable_until: before(uncertainty.min(window)),
         }
@@ -158,29 +180,58 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     #[test]
-    fn windows_follow_the_configured_margins_for_long_tokens() {
+    fn on_demand_windows_follow_the_margin_and_shrink_with_short_lifetimes() {
         let t = timing();
         assert_eq!(on_demand_window(&t, Some(s(3600))), s(60));
-        assert_eq!(background_margin(&t, Some(s(3600))), s(300));
         assert_eq!(on_demand_window(&t, None), s(60));
-        assert_eq!(background_margin(&t, None), s(300));
+        assert_eq!(on_demand_window(&t, Some(s(3))), Duration::from_millis(600));
+        assert_eq!(on_demand_window(&t, Some(s(200))), s(40));
     }
 
     #[test]
-    fn windows_shrink_with_short_lifetimes() {
-        let t = timing();
-        assert_eq!(on_demand_window(&t, Some(s(3))), Duration::from_millis(600));
+    fn lifetime_is_exp_minus_a_sane_iat_else_the_runway_at_receipt() {
+        assert_eq!(lifetime_and_age(token(0.0, 900.0), at(0.0)), (s(900), s(0)));
+        // A token adopted 300 s into its life.
         assert_eq!(
-            background_margin(&t, Some(s(3))),
-            Duration::from_millis(1500)
+            lifetime_and_age(token(0.0, 900.0), at(300.0)),
+            (s(900), s(300))
         );
-        assert_eq!(on_demand_window(&t, Some(s(200))), s(40));
-        assert_eq!(background_margin(&t, Some(s(200))), s(100));
+        let no_iat = JwtTimes {
+            exp: at(120.0),
+            iat: None,
+        };
+        assert_eq!(lifetime_and_age(no_iat, at(0.0)), (s(120), s(0)));
+        // iat after exp, or well ahead of the server's clock: not believed.
+        let after = JwtTimes {
+            exp: at(120.0),
+            iat: Some(at(200.0)),
+        };
+        assert_eq!(lifetime_and_age(after, at(0.0)), (s(120), s(0)));
+        assert_eq!(
+            lifetime_and_age(token(60.0, 900.0), at(0.0)),
+            (s(960), s(0))
+        );
+        // A second ahead (whole-second claims): believed, age zero.
+        assert_eq!(lifetime_and_age(token(1.0, 900.0), at(0.0)), (s(900), s(0)));
+        // Expired at receipt, no iat: no lifetime left.
+        let gone = JwtTimes {
+            exp: at(-5.0),
+            iat: None,
+        };
+        assert_eq!(lifetime_and_age(gone, at(0.0)), (s(0), s(0)));
     }
 
     #[test]
     fn fresh_token_needs_no_refresh_until_its_window() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         assert!(!sched.needs_refresh(at(0.0)));
         assert!(!sched.needs_refresh(at(839.9)));
         assert!(sched.needs_refresh(at(840.0)));
@@ -193,33 +244,99 @@ mod tests {
 
     #[test]
     fn three_second_token_refreshes_about_twice_a_lifetime() {
-        let sched = Schedule::new(token(0.0, 3.0), 0.0, U, at(0.0), &timing(), 0.0);
-        // Background at half-life, on demand in the last fifth.
-        assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1500));
+        let t = timing();
+        let sched = Schedule::new(token(0.0, 3.0), 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
+        // Routinely at the window's midpoint, (1.5 + 1.8) / 2; on demand in the last fifth.
+        assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1650));
         assert!(!sched.needs_refresh(at(2.3)));
         assert!(sched.needs_refresh(at(2.4)));
     }
 
     #[test]
-    fn background_jitter_is_at_most_a_tenth_of_the_margin() {
+    fn routine_refreshes_at_the_midpoint_and_spread_ones_over_a_period() {
         let t = timing();
-        let early = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.0);
-        let late = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, 0.999_999);
-        assert_eq!(early.refresh_delay(at(0.0)), s(600));
-        let d = late.refresh_delay(at(0.0)).as_secs_f64();
-        assert!((629.9..=630.0).contains(&d), "{d}");
+        let new = |draw, r| Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, draw, r);
+        // The window is [450 s, 780 s]: 780 s leaves 120 s, twice the on-demand 60 s.
+        assert_eq!(new(Draw::Routine, 0.9).refresh_delay(at(0.0)), s(615));
+        assert_eq!(new(Draw::Spread, 0.0).refresh_delay(at(0.0)), s(165));
+        let d = new(Draw::Spread, 0.999_999)
+            .refresh_delay(at(0.0))
+            .as_secs_f64();
+        assert!((779.9..=780.0).contains(&d), "{d}");
+        // A larger margin moves the late edge back, to at most half the lifetime.
+        let wide = Timing {
+            refresh_before_expiry: s(300),
+            ..t
+        };
+        let routine = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &wide,
+            Draw::Routine,
+            0.0,
+        );
+        assert_eq!(routine.refresh_delay(at(0.0)), s(525));
+    }
+
+    #[test]
+    fn no_draw_falls_within_the_pacing_gap_after_arrival() {
+        let t = timing();
+        // Adopted 500 s into a 900 s life (floor 501 s, window [450 s, 780 s],
+        // period 615 s, on demand from 840 s).
+        let adopted = |r| Schedule::new(token(-500.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, r);
+        // 165 s keeps its phase a period later: 780 s.
+        assert_eq!(adopted(0.0).refresh_delay(at(0.0)), s(280));
+        // 472.5 s a period later is past 840 s: drawn over [501 s, 780 s].
+        let d = adopted(0.5).refresh_delay(at(0.0)).as_secs_f64();
+        assert!((140.49..=140.51).contains(&d), "{d}");
+        // Drawn after 501 s already: kept.
+        let d = adopted(0.999_999).refresh_delay(at(0.0)).as_secs_f64();
+        assert!((279.9..=280.0).contains(&d), "{d}");
+        // Past the whole window: due at once.
+        let old = Schedule::new(token(-800.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.5);
+        assert_eq!(old.refresh_delay(at(0.0)), Duration::ZERO);
+        // A 6 s token (window [3 s, 3.6 s], period 3.3 s): a draw in its first
+        // second moves a period on, never onto the 1 s pacing floor.
+        let short = Schedule::new(token(0.0, 6.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.1);
+        let d = short.refresh_delay(at(0.0)).as_secs_f64();
+        assert!((3.92..=3.94).contains(&d), "{d}");
+        // No iat: scheduled on the runway at receipt, like a fresh token.
+        let no_iat = JwtTimes {
+            exp: at(900.0),
+            iat: None,
+        };
+        let routine = Schedule::new(no_iat, 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
+        assert_eq!(routine.refresh_delay(at(0.0)), s(615));
     }
 
     #[test]
     fn refresh_delay_is_zero_once_due() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         assert_eq!(sched.refresh_delay(at(600.0)), Duration::ZERO);
         assert_eq!(sched.refresh_delay(at(5000.0)), Duration::ZERO);
     }
 
     #[test]
     fn a_wall_clock_stepped_back_cannot_make_a_token_younger() {
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         // 850 s have passed (monotonic), but the wall clock was set back 100 s.
         let now = age_floor(at(750.0), sched.received, s(850));
         assert_eq!(now, at(850.0));
@@ -232,7 +349,15 @@ mod tests {
     #[test]
     fn a_wall_clock_moved_forward_ages_the_token_with_it() {
         // A suspend (the monotonic clock stood still) or a forward step.
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         let now = age_floor(at(2000.0), sched.received, s(10));
         assert_eq!(now, at(2000.0));
         assert!(sched.needs_refresh(now) && !sched.usable(now));
@@ -244,7 +369,15 @@ mod tests {
     fn a_token_the_server_may_already_reject_is_not_served() {
         // The offset is known to ±0.5 s: the server may reject the token up
         // to 0.5 s before its estimated expiry, so it is not served then.
-        let sched = Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         assert!(sched.usable(at(899.4)));
         assert!(!sched.usable(at(899.6)));
         let slow = ClockSample {
@@ -261,12 +394,21 @@ mod tests {
             slow.uncertainty(),
             at(0.0),
             &timing(),
+            Draw::Spread,
             0.0,
         );
         assert!(!sched.usable(at(898.6)));
         // Never less than the on-demand window: the fast path serves the token
         // until `refresh_at`, so the fallback must not end earlier.
-        let short = Schedule::new(token(0.0, 2.0), 0.0, U, at(0.0), &timing(), 0.0);
+        let short = Schedule::new(
+            token(0.0, 2.0),
+            0.0,
+            U,
+            at(0.0),
+            &timing(),
+            Draw::Spread,
+            0.0,
+        );
         assert_eq!(short.usable_until, short.refresh_at);
         assert!(short.usable(at(1.55)));
     }
@@ -282,11 +424,27 @@ mod tests {
     fn skewed_schedules_measure_runway_on_the_servers_clock() {
         let t = timing();
         // Local 880 s behind: the server's exp is 880 s earlier on our clock.
-        let sched = Schedule::new(token(0.0, 900.0), 880.0, U, at(-880.0), &t, 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            880.0,
+            U,
+            at(-880.0),
+            &t,
+            Draw::Spread,
+            0.0,
+        );
         assert_eq!(sched.runway(at(-880.0)), s(900));
         assert!(!sched.usable(at(20.0)));
         // Local 600 s ahead.
-        let sched = Schedule::new(token(0.0, 900.0), -600.0, U, at(600.0), &t, 0.0);
+        let sched = Schedule::new(
+            token(0.0, 900.0),
+            -600.0,
+            U,
+            at(600.0),
+            &t,
+            Draw::Spread,
+            0.0,
+        );
         assert_eq!(sched.runway(at(600.0)), s(900));
         assert!(!sched.needs_refresh(at(600.0)));
     }
@@ -313,7 +471,7 @@ mod tests {
                     },
                 ] {
                     for r in [0.0, 0.999, 1.0] {
-                        let sched = Schedule::new(times, 0.0, U, at(0.0), &t, r);
+                        let sched = Schedule::new(times, 0.0, U, at(0.0), &t, Draw::Spread, r);
                         assert!(sched.refresh_at <= sched.expires);
                         assert!(sched.background_at <= sched.expires);
                         let _ = sched.refresh_delay(at(0.0));

@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use super::Timing;
+use super::{on_demand_window, Timing};
 
 /// How a token's background refresh time is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub(crate) fn background_age(t: &Timing, lifetime: Duration, draw: Draw, r: f64)
     match draw {
         Draw::Routine => period,
         Draw::Spread => {
-            let r = if r.is_nan() { 0.0 } else { r.clamp(0.0, 1.0) };
+            let r = unit(r);
             // `late - period * (1 - r)`: from `late - period` to `late`.
             let back = Duration::try_from_secs_f64(period.as_secs_f64() * (1.0 - r))
                 .unwrap_or(period)
@@ -70,9 +70,59 @@ pub(crate) fn background_age(t: &Timing, lifetime: Duration, draw: Draw, r: f64)
     }
 }
 
+/// [`background_age`], no earlier than `floor`: the age the token will have
+/// when the pacing gap after the exchange that brought it has passed (its age
+/// on arrival, larger for a seed or a token adopted from the shared cache,
+/// plus [`MIN_EXCHANGE_GAP`](super::MIN_EXCHANGE_GAP)). What
+/// [`Schedule::new`](super::Schedule::new) calls.
+///
+/// A draw before `floor` keeps its phase one period later, if that is still
+/// before the on-demand window (a short token's spread would otherwise pile
+/// up at the floor, and stay piled up); else it is drawn again, uniformly
+/// over `[floor, late]`. Past the whole window, the late edge (due at once).
+pub(crate) fn background_age_from(
+    t: &Timing,
+    lifetime: Duration,
+    draw: Draw,
+    r: f64,
+    floor: Duration,
+) -> Duration {
+    let age = background_age(t, lifetime, draw, r);
+    if age >= floor {
+        return age;
+    }
+    let (early, late) = refresh_window(t, lifetime);
+    let period = early / 2 + late / 2;
+    let limit = lifetime.saturating_sub(on_demand_window(t, Some(lifetime)));
+    let wrapped = age.saturating_add(period);
+    if wrapped >= floor && wrapped <= limit {
+        return wrapped;
+    }
+    if floor >= late {
+        return late;
+    }
+    let left = late - floor;
+    let ahead = Duration::try_from_secs_f64(left.as_secs_f64() * unit(r))
+        .unwrap_or(left)
+        .min(left);
+    floor + ahead
+}
+
+/// `r` clamped to `[0, 1]`, NaN as 0.
+fn unit(r: f64) -> f64 {
+    if r.is_nan() {
+        0.0
+    } else {
+        r.clamp(0.0, 1.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jwt::JwtTimes;
+    use crate::provider::policy::{Schedule, CLOCK_RESOLUTION};
+    use std::time::UNIX_EPOCH;
 
     fn timing(before: u64) -> Timing {
         Timing {
@@ -134,6 +184,10 @@ mod tests {
                     for draw in [Draw::Routine, Draw::Spread] {
                         let age = background_age(&t, lifetime, draw, r);
                         assert!(age <= late, "{before:?} {lifetime:?} {r} {draw:?}");
+                        for floor in knobs.into_iter().chain(lifetimes) {
+                            let age = background_age_from(&t, lifetime, draw, r, floor);
+                            assert!(age <= lifetime, "{before:?} {lifetime:?} {r} {floor:?}");
+                        }
                     }
                 }
             }
@@ -193,12 +247,21 @@ mod tests {
         }
     }
 
+    /// This crate's: the real [`Schedule`], built as the provider builds it
+    /// on receipt of a fresh token (`iat` now, known offset), with the draw
+    /// the provider uses: spread for the first token, routine after.
     fn ours(lifetime: f64) -> impl FnMut(bool, &mut Seeded) -> f64 {
         let t = timing(120);
-        let l = s(lifetime);
         move |first, rng| {
+            let now = UNIX_EPOCH + s(1_700_000_000.0);
+            let times = JwtTimes {
+                exp: now + s(lifetime),
+                iat: Some(now),
+            };
             let draw = if first { Draw::Spread } else { Draw::Routine };
-            background_age(&t, l, draw, rng.unit()).as_secs_f64()
+            Schedule::new(times, 0.0, CLOCK_RESOLUTION, now, &t, draw, rng.unit())
+                .refresh_delay(now)
+                .as_secs_f64()
         }
     }
 
@@ -213,7 +276,7 @@ mod tests {
     }
 
     /// A schedule: the next refresh's delay, given whether it is the first.
-    type Schedule = Box<dyn FnMut(bool, &mut Seeded) -> f64>;
+    type Policy = Box<dyn FnMut(bool, &mut Seeded) -> f64>;
 
     /// Runs `schedule` for five seeds and returns the worst figures.
     fn worst(
@@ -221,7 +284,7 @@ mod tests {
         lifetime: f64,
         horizon: f64,
         bin: f64,
-        schedule: impl Fn(f64) -> Schedule,
+        schedule: impl Fn(f64) -> Policy,
     ) -> Figures {
         (1..=5u64)
             .map(|seed| {
@@ -242,7 +305,7 @@ mod tests {
 
     #[test]
     fn a_thousand_providers_with_900_s_tokens_stay_spread_for_a_day() {
-        let run = |name: &str, f: fn(f64) -> Schedule| {
+        let run = |name: &str, f: fn(f64) -> Policy| {
             let w = worst(1000, 900.0, 86_400.0, 10.0, f);
             println!(
                 "900 s tokens, 1000 providers, 24 h, {name}: busiest 10 s {:.2}x the mean \
@@ -260,7 +323,7 @@ mod tests {
 
     #[test]
     fn two_hundred_providers_with_6_s_tokens_spread_within_a_lifetime() {
-        let run = |name: &str, f: fn(f64) -> Schedule| {
+        let run = |name: &str, f: fn(f64) -> Policy| {
             let w = worst(200, 6.0, 36.0, 0.25, f);
             println!(
                 "6 s tokens, 200 providers, 36 s, {name}: busiest 0.25 s {:.2}x the mean \

@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
 
 #include "tinker_auth.h"
 
@@ -50,7 +53,40 @@ int main(int argc, char **argv) {
     CHECK(options.struct_size == sizeof(tinker_auth_options));
     CHECK(options.background_refresh == 1);
     CHECK(options.fetch_timeout_ms == 30000);
-    CHECK(options.refresh_before_expiry_ms == 300000);
+    CHECK(options.refresh_before_expiry_ms == 120000);
+    CHECK(options.shared_cache_dir == NULL);
+
+    /* An older caller's smaller struct (without shared_cache_dir) still works;
+     * the bytes past it are never read (poisoned here to show it). */
+    {
+        tinker_auth_options older = tinker_auth_options_default();
+        older.struct_size = (uint32_t)offsetof(tinker_auth_options, shared_cache_dir);
+        older.background_refresh = 0;
+        older.shared_cache_dir = (const char *)(uintptr_t)1;
+        tinker_auth_handle h_old = tinker_auth_new_with_options(url, key, &older, &err);
+        CHECK(h_old != 0);
+        if (h_old != 0) {
+            tinker_auth_free(h_old);
+        }
+    }
+    /* The whole struct, sharing a directory: two handles, one exchange. */
+    {
+        char dir[] = "/tmp/tinker-auth-c-shared-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        tinker_auth_options shared = tinker_auth_options_default();
+        shared.background_refresh = 0;
+        shared.shared_cache_dir = dir;
+        tinker_auth_handle h1 = tinker_auth_new_with_options(url, key, &shared, &err);
+        tinker_auth_handle h2 = tinker_auth_new_with_options(url, key, &shared, &err);
+        CHECK(h1 != 0 && h2 != 0);
+        char t1[4096], t2[4096];
+        size_t l1 = 0, l2 = 0;
+        CHECK(tinker_auth_get_token(h1, t1, sizeof t1, &l1) == TINKER_AUTH_OK);
+        CHECK(tinker_auth_get_token(h2, t2, sizeof t2, &l2) == TINKER_AUTH_OK);
+        CHECK(l1 == l2 && memcmp(t1, t2, l1) == 0);
+        tinker_auth_free(h1);
+        tinker_auth_free(h2);
+    }
 
     /* tinker_auth_new: base_url NULL (the environment), bad UTF-8, bad key,
      * rejected key, unreachable, bad options. */

@@ -1,0 +1,43 @@
+//! The entry's format: one JSON object, version 2.
+
+use serde_json::{json, Value};
+
+/// Version of the entry format; entries of any other version are ignored.
+pub(super) const FORMAT_VERSION: u64 = 2;
+
+/// The text of an entry (the JWT and the keyed fingerprint, never the credential).
+pub(super) fn entry_body(
+    base_url: &str,
+    fingerprint: &str,
+    jwt: &str,
+    clock_offset_secs: f64,
+    written_at: u64,
+) -> String {
+    json!({
+        "version": FORMAT_VERSION,
+        "base_url": base_url,
+        "credential_fingerprint": fingerprint,
+        "jwt": jwt,
+        "clock_offset_secs": if clock_offset_secs.is_finite() { clock_offset_secs } else { 0.0 },
+        "written_at": written_at,
+    })
+    .to_string()
+}
+
+/// The JWT and clock offset of an entry's text, if it is a version-2 entry
+/// for this base URL and fingerprint.
+pub(super) fn parse_entry(text: &str, base_url: &str, fingerprint: &str) -> Option<(String, f64)> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    if v["version"].as_u64() != Some(FORMAT_VERSION)
+        || v["base_url"].as_str() != Some(base_url)
+        || v["credential_fingerprint"].as_str() != Some(fingerprint)
+    {
+        return None;
+    }
+    let jwt = v["jwt"].as_str().filter(|j| !j.is_empty())?.to_owned();
+    let offset = v["clock_offset_secs"]
+        .as_f64()
+        .filter(|o| o.is_finite())
+        .unwrap_or(0.0);
+    Some((jwt, offset))
+}
