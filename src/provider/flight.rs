@@ -10,7 +10,7 @@ use super::decide::{self, after_exchange, Held, Take};
 use super::exchange::Received;
 use super::host::{self, Fetched};
 use super::policy::{
-    background_sleep, estimate_offset, flight_deadline, Schedule, CLOCK_RESOLUTION,
+    background_sleep, estimate_offset, flight_deadline, Draw, Schedule, CLOCK_RESOLUTION,
 };
 use super::refresher;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
@@ -194,7 +194,7 @@ impl Shared {
             st,
             fetched: &self.fetched,
         };
-        let result = MutexGuard::unlocked(end.st, || self.fetch(trigger));
+        let result = MutexGuard::unlocked(end.st, || self.fetch());
         let received_mono = self.clock.instant();
         let now = self.clock.now();
         self.install(end.st, result, now, received_mono, trigger);
@@ -244,7 +244,7 @@ impl Shared {
     /// One exchange (or, with a shared cache, possibly none: see
     /// [`super::host`]), with the lock released. Panics become errors so
     /// that the flight always ends and its waiters always wake.
-    pub(super) fn fetch(&self, trigger: Trigger) -> Result<Fetched, Error> {
+    pub(super) fn fetch(&self) -> Result<Fetched, Error> {
         let credential = catch_unwind(AssertUnwindSafe(|| self.credential.get_token()))
             .map_err(|_| Error::Panicked {
                 during: "credential provider",
@@ -252,7 +252,7 @@ impl Shared {
             .ok_or(Error::MissingCredential)?;
         match &self.host {
             Some(host) => catch_unwind(AssertUnwindSafe(|| {
-                self.fetch_shared(host, credential.as_str(), trigger)
+                self.fetch_shared(host, credential.as_str())
             }))
             .map_err(|_| Error::Panicked {
                 during: "shared cache",
@@ -293,6 +293,9 @@ impl Shared {
                     exp: c.token.expires_at(),
                     usable: c.schedule.usable(c.now(now, self.clock.instant())),
                 });
+                // A token another process of this host wrote was drawn there:
+                // keeping its phase (routine) keeps the host one provider.
+                let adopted = matches!(fetched, Fetched::Adopted(_));
                 let (jwt, times, uncertainty, received) = match fetched {
                     Fetched::Exchanged(r) => {
                         st.stats.fetches_succeeded += 1;
@@ -318,9 +321,14 @@ impl Shared {
                         (c.token.as_str().to_owned(), times, CLOCK_RESOLUTION, now)
                     }
                 };
-                // Routine only after a background refresh that went as
-                // planned: the fleet may be in step after anything else.
-                let draw = self.draw_for(trigger, st.failures, st.current.is_some());
+                // Routine after a background refresh that went as planned, or
+                // for the host's token: the fleet may be in step after anything
+                // else.
+                let draw = if adopted {
+                    Draw::Routine
+                } else {
+                    self.draw_for(trigger, st.failures, st.current.is_some())
+                };
                 let schedule = Schedule::new(
                     times,
                     st.offset,

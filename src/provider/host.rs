@@ -85,9 +85,11 @@ impl Shared {
 
     /// Whether `cached` should be taken instead of exchanging: fresher than
     /// the token held, and not itself due (neither inside its on-demand
-    /// window nor past its background time, drawn as it would be installed;
-    /// a spread draw is judged at its latest).
-    fn adoptable(&self, cached: &Cached, trigger: Trigger) -> bool {
+    /// window nor past its background time). An adopted token is installed
+    /// with a [`Draw::Routine`] schedule, keeping the phase its writer drew,
+    /// so that the processes of a host refresh as one provider; it is judged
+    /// here as installed, at the latest time that schedule allows.
+    fn adoptable(&self, cached: &Cached) -> bool {
         let Some(times) = times_of(&cached.token) else {
             return false;
         };
@@ -97,27 +99,21 @@ impl Shared {
         if held_exp.is_some_and(|old| times.exp <= old) {
             return false;
         }
-        let draw = self.draw_for(trigger, st.failures, st.current.is_some());
-        let r = if draw == Draw::Spread { 1.0 } else { 0.0 };
+        drop(st);
         let schedule = Schedule::new(
             times,
             cached.clock_offset_secs,
             CLOCK_RESOLUTION,
             now,
             &self.timing,
-            draw,
-            r,
+            Draw::Routine,
+            1.0,
         );
         !schedule.needs_refresh(now) && !schedule.refresh_delay(now).is_zero()
     }
 
     /// The flight's exchange, through the shared cache of `host`.
-    pub(super) fn fetch_shared(
-        &self,
-        host: &Host,
-        credential: &str,
-        trigger: Trigger,
-    ) -> Result<Fetched, Error> {
+    pub(super) fn fetch_shared(&self, host: &Host, credential: &str) -> Result<Fetched, Error> {
         let cache = match SharedCache::open(&host.dir, &host.base_url, credential) {
             Ok(cache) => cache,
             Err(e) => {
@@ -125,7 +121,7 @@ impl Shared {
                 return self.exchange_now(credential).map(Fetched::Exchanged);
             }
         };
-        if let Some(c) = cache.read().filter(|c| self.adoptable(c, trigger)) {
+        if let Some(c) = cache.read().filter(|c| self.adoptable(c)) {
             return Ok(Fetched::Adopted(c));
         }
         let (deadline, started) = {
@@ -142,7 +138,7 @@ impl Shared {
         let locked = cache.lock(real_deadline);
         let result = match locked {
             Ok(Some(guard)) => {
-                if let Some(c) = guard.read().filter(|c| self.adoptable(c, trigger)) {
+                if let Some(c) = guard.read().filter(|c| self.adoptable(c)) {
                     return Ok(Fetched::Adopted(c));
                 }
                 let r = self.exchange_now(credential)?;
@@ -162,7 +158,7 @@ impl Shared {
                 Ok(Fetched::Exchanged(r))
             }
             Ok(None) => {
-                if let Some(c) = cache.read().filter(|c| self.adoptable(c, trigger)) {
+                if let Some(c) = cache.read().filter(|c| self.adoptable(c)) {
                     return Ok(Fetched::Adopted(c));
                 }
                 Err(Error::RefreshTimedOut {

@@ -243,27 +243,30 @@ mod tests {
     }
 
     #[test]
-    fn three_second_token_refreshes_about_twice_a_lifetime() {
+    fn three_second_token_refreshes_about_once_and_a_half_a_lifetime() {
         let t = timing();
         let sched = Schedule::new(token(0.0, 3.0), 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
-        // Routinely at the window's midpoint, (1.5 + 1.8) / 2; on demand in the last fifth.
-        assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1650));
+        // Routinely at the late edge, 3 - 2 * 3 / 5; on demand in the last fifth.
+        assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1800));
         assert!(!sched.needs_refresh(at(2.3)));
         assert!(sched.needs_refresh(at(2.4)));
     }
 
     #[test]
-    fn routine_refreshes_at_the_midpoint_and_spread_ones_over_a_period() {
+    fn routine_refreshes_at_the_late_edge_and_spread_ones_over_a_period() {
         let t = timing();
         let new = |draw, r| Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, draw, r);
-        // The window is [450 s, 780 s]: 780 s leaves 120 s, twice the on-demand 60 s.
-        assert_eq!(new(Draw::Routine, 0.9).refresh_delay(at(0.0)), s(615));
-        assert_eq!(new(Draw::Spread, 0.0).refresh_delay(at(0.0)), s(165));
+        // 780 s leaves 120 s, twice the on-demand 60 s.
+        assert_eq!(new(Draw::Routine, 0.9).refresh_delay(at(0.0)), s(780));
+        // A spread draw over [0, 780 s], never inside the 1 s pacing gap.
+        assert_eq!(new(Draw::Spread, 0.5).refresh_delay(at(0.0)), s(390));
+        let d = new(Draw::Spread, 0.0).refresh_delay(at(0.0)).as_secs_f64();
+        assert!((1.0..=1.001).contains(&d), "{d}");
         let d = new(Draw::Spread, 0.999_999)
             .refresh_delay(at(0.0))
             .as_secs_f64();
         assert!((779.9..=780.0).contains(&d), "{d}");
-        // A larger margin moves the late edge back, to at most half the lifetime.
+        // A larger margin moves the late edge back, to at most 3/5 of the lifetime.
         let wide = Timing {
             refresh_before_expiry: s(300),
             ..t
@@ -277,38 +280,49 @@ mod tests {
             Draw::Routine,
             0.0,
         );
-        assert_eq!(routine.refresh_delay(at(0.0)), s(525));
+        assert_eq!(routine.refresh_delay(at(0.0)), s(600));
     }
 
     #[test]
     fn no_draw_falls_within_the_pacing_gap_after_arrival() {
         let t = timing();
-        // Adopted 500 s into a 900 s life (floor 501 s, window [450 s, 780 s],
-        // period 615 s, on demand from 840 s).
+        // Adopted 500 s into a 900 s life (floor 501 s, late edge 780 s).
         let adopted = |r| Schedule::new(token(-500.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, r);
-        // 165 s keeps its phase a period later: 780 s.
-        assert_eq!(adopted(0.0).refresh_delay(at(0.0)), s(280));
-        // 472.5 s a period later is past 840 s: drawn over [501 s, 780 s].
+        // 390 s is before the floor: drawn again over [501 s, 780 s], the
+        // sample rescaled (0.5 * 780 / 501 of the way).
         let d = adopted(0.5).refresh_delay(at(0.0)).as_secs_f64();
-        assert!((140.49..=140.51).contains(&d), "{d}");
+        let want = 1.0 + 279.0 * (0.5 * 780.0 / 501.0);
+        assert!((d - want).abs() < 0.01, "{d} {want}");
         // Drawn after 501 s already: kept.
         let d = adopted(0.999_999).refresh_delay(at(0.0)).as_secs_f64();
         assert!((279.9..=280.0).contains(&d), "{d}");
-        // Past the whole window: due at once.
+        // Routine, the host's token: at the late edge.
+        let routine = Schedule::new(
+            token(-500.0, 900.0),
+            0.0,
+            U,
+            at(0.0),
+            &t,
+            Draw::Routine,
+            0.0,
+        );
+        assert_eq!(routine.refresh_delay(at(0.0)), s(280));
+        // Past the late edge: due at once.
         let old = Schedule::new(token(-800.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.5);
         assert_eq!(old.refresh_delay(at(0.0)), Duration::ZERO);
-        // A 6 s token (window [3 s, 3.6 s], period 3.3 s): a draw in its first
-        // second moves a period on, never onto the 1 s pacing floor.
+        // A 6 s token (late edge 3.6 s): a draw in its first second is drawn
+        // again over [1 s, 3.6 s], never onto the 1 s pacing floor itself.
         let short = Schedule::new(token(0.0, 6.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.1);
         let d = short.refresh_delay(at(0.0)).as_secs_f64();
-        assert!((3.92..=3.94).contains(&d), "{d}");
+        let want = 1.0 + 2.6 * (0.1 * 3.6);
+        assert!((d - want).abs() < 0.01, "{d} {want}");
         // No iat: scheduled on the runway at receipt, like a fresh token.
         let no_iat = JwtTimes {
             exp: at(900.0),
             iat: None,
         };
         let routine = Schedule::new(no_iat, 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
-        assert_eq!(routine.refresh_delay(at(0.0)), s(615));
+        assert_eq!(routine.refresh_delay(at(0.0)), s(780));
     }
 
     #[test]

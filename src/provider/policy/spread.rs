@@ -8,20 +8,20 @@
 //! The rule here makes the spread once, when providers may be in step, and
 //! keeps it:
 //!
-//! - A token's background refresh lies in its *window*: from half its lifetime
-//!   to the point that still leaves `min(refresh_before_expiry, 2/5 of the
-//!   lifetime)` (by default twice the on-demand window) for retries before
-//!   `get_token` would refresh on demand.
-//! - A [`Draw::Routine`] refresh (the previous one went as planned) happens at
-//!   the window's midpoint, with no jitter: a fleet already spread stays
-//!   spread, and its providers each make `lifetime / midpoint` exchanges per
-//!   lifetime (about 1.46 for a 900 s token).
-//! - A [`Draw::Spread`] refresh (a provider's first token, or the first after a
-//!   failure or an on-demand refresh: the moments when a fleet may be in step)
-//!   is drawn uniformly from a whole period, `midpoint` long, ending at the
-//!   window's late edge. Providers started together (or recovering together
-//!   from an outage) thus refresh at phases spread evenly over one period, and
-//!   the routine refreshes that follow keep those phases.
+//! - A [`Draw::Routine`] refresh (the previous one went as planned, or the
+//!   token was adopted from the host's shared cache) happens at the token's
+//!   *late edge*, the age that still leaves `min(refresh_before_expiry, 2/5
+//!   of the lifetime)` (by default twice the on-demand window) for retries
+//!   before `get_token` would refresh on demand; with no jitter: a fleet
+//!   already spread stays spread, and each provider makes `lifetime / late`
+//!   exchanges per lifetime (about 1.15 for a 900 s token).
+//! - A [`Draw::Spread`] refresh (a provider's first token, or the first after
+//!   a failure, an unproductive exchange or an on-demand refresh: the moments
+//!   when a fleet may be in step) is drawn uniformly over one whole period,
+//!   from issue to the late edge. Providers started together (or recovering
+//!   together from an outage) thus refresh at phases spread evenly over one
+//!   period, and the routine refreshes that follow keep those phases. Each
+//!   such draw costs at most one early exchange.
 //!
 //! Jittering every routine refresh would not spread the fleet further: it
 //! only adds noise, so that the busiest few seconds of a day hold twice the
@@ -29,44 +29,35 @@
 
 use std::time::Duration;
 
-use super::{on_demand_window, Timing};
+use super::Timing;
 
 /// How a token's background refresh time is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Draw {
-    /// The window's midpoint: the previous refresh went as planned.
+    /// At the late edge: the previous refresh went as planned, or the token
+    /// is the host's (adopted from the shared cache, its writer drew it).
     Routine,
-    /// Uniform over one period ending at the window's late edge: the first
-    /// token, or the first after a failed, skipped or on-demand refresh.
+    /// Uniform over one period, from issue to the late edge: the first token,
+    /// or the first after a failed, unproductive or on-demand refresh.
     Spread,
 }
 
-/// The ages (time since issue) between which the background thread refreshes
-/// a token of this lifetime: `[lifetime / 2, lifetime - min(refresh_before_expiry,
-/// 2 * lifetime / 5)]`. The late edge is never before the early one.
-pub(crate) fn refresh_window(t: &Timing, lifetime: Duration) -> (Duration, Duration) {
-    let early = lifetime / 2;
-    let late_margin = t.refresh_before_expiry.min(lifetime / 5 * 2);
-    let late = lifetime.saturating_sub(late_margin).max(early);
-    (early, late)
+/// The age (time since issue) at which a token of this lifetime still has
+/// `min(refresh_before_expiry, 2 * lifetime / 5)` left: the latest background
+/// refresh, and the period of a provider's routine refreshes.
+pub(crate) fn late_edge(t: &Timing, lifetime: Duration) -> Duration {
+    lifetime.saturating_sub(t.refresh_before_expiry.min(lifetime / 5 * 2))
 }
 
 /// The age at which the background thread refreshes a token of this
 /// lifetime, for a sample `r` in `[0, 1)` (used only by [`Draw::Spread`]).
 pub(crate) fn background_age(t: &Timing, lifetime: Duration, draw: Draw, r: f64) -> Duration {
-    let (early, late) = refresh_window(t, lifetime);
-    // No overflow: both are at most `lifetime`, so their half-sum is too.
-    let period = early / 2 + late / 2;
+    let late = late_edge(t, lifetime);
     match draw {
-        Draw::Routine => period,
-        Draw::Spread => {
-            let r = unit(r);
-            // `late - period * (1 - r)`: from `late - period` to `late`.
-            let back = Duration::try_from_secs_f64(period.as_secs_f64() * (1.0 - r))
-                .unwrap_or(period)
-                .min(period);
-            late.saturating_sub(back)
-        }
+        Draw::Routine => late,
+        Draw::Spread => Duration::try_from_secs_f64(late.as_secs_f64() * unit(r))
+            .unwrap_or(late)
+            .min(late),
     }
 }
 
@@ -76,10 +67,10 @@ pub(crate) fn background_age(t: &Timing, lifetime: Duration, draw: Draw, r: f64)
 /// plus [`MIN_EXCHANGE_GAP`](super::MIN_EXCHANGE_GAP)). What
 /// [`Schedule::new`](super::Schedule::new) calls.
 ///
-/// A draw before `floor` keeps its phase one period later, if that is still
-/// before the on-demand window (a short token's spread would otherwise pile
-/// up at the floor, and stay piled up); else it is drawn again, uniformly
-/// over `[floor, late]`. Past the whole window, the late edge (due at once).
+/// A draw before `floor` is drawn again, uniformly over `[floor, late]` (the
+/// same sample rescaled, so the result stays uniform and deterministic);
+/// with `floor` past the late edge, the late edge (due at once). The late edge
+/// is never passed.
 pub(crate) fn background_age_from(
     t: &Timing,
     lifetime: Duration,
@@ -91,18 +82,18 @@ pub(crate) fn background_age_from(
     if age >= floor {
         return age;
     }
-    let (early, late) = refresh_window(t, lifetime);
-    let period = early / 2 + late / 2;
-    let limit = lifetime.saturating_sub(on_demand_window(t, Some(lifetime)));
-    let wrapped = age.saturating_add(period);
-    if wrapped >= floor && wrapped <= limit {
-        return wrapped;
-    }
+    let late = late_edge(t, lifetime);
     if floor >= late {
         return late;
     }
+    // `age < floor < late`, so `late` is positive and the Spread draw's `r`
+    // was below `floor / late`: rescaled, it is uniform in `[0, 1)` again.
+    let rescaled = match draw {
+        Draw::Spread => unit(r) * late.as_secs_f64() / floor.as_secs_f64(),
+        Draw::Routine => 0.0,
+    };
     let left = late - floor;
-    let ahead = Duration::try_from_secs_f64(left.as_secs_f64() * unit(r))
+    let ahead = Duration::try_from_secs_f64(left.as_secs_f64() * unit(rescaled))
         .unwrap_or(left)
         .min(left);
     floor + ahead
@@ -137,28 +128,47 @@ mod tests {
     }
 
     #[test]
-    fn the_window_runs_from_half_the_lifetime_to_twice_the_on_demand_window() {
+    fn the_late_edge_leaves_twice_the_on_demand_window() {
         let t = timing(120);
-        assert_eq!(refresh_window(&t, s(900.0)), (s(450.0), s(780.0)));
+        assert_eq!(late_edge(&t, s(900.0)), s(780.0));
         // Short tokens: 2/5 of the lifetime is left, twice the on-demand fifth.
-        assert_eq!(refresh_window(&t, s(6.0)), (s(3.0), s(3.6)));
-        // A larger margin moves the late edge, never before the early one.
-        assert_eq!(refresh_window(&timing(300), s(900.0)), (s(450.0), s(600.0)));
-        assert_eq!(
-            refresh_window(&timing(10_000), s(900.0)),
-            (s(450.0), s(540.0))
-        );
+        assert_eq!(late_edge(&t, s(6.0)), s(3.6));
+        // A larger margin moves the late edge earlier, to 3/5 of the lifetime at most.
+        assert_eq!(late_edge(&timing(300), s(900.0)), s(600.0));
+        assert_eq!(late_edge(&timing(10_000), s(900.0)), s(540.0));
     }
 
     #[test]
-    fn routine_refreshes_at_the_midpoint_and_spread_ones_cover_a_period() {
+    fn routine_refreshes_at_the_late_edge_and_spread_ones_cover_a_period() {
         let t = timing(120);
         let l = s(900.0);
-        assert_eq!(background_age(&t, l, Draw::Routine, 0.3), s(615.0));
-        assert_eq!(background_age(&t, l, Draw::Spread, 0.0), s(165.0));
-        assert_eq!(background_age(&t, l, Draw::Spread, 0.5), s(472.5));
+        assert_eq!(background_age(&t, l, Draw::Routine, 0.3), s(780.0));
+        assert_eq!(background_age(&t, l, Draw::Spread, 0.0), s(0.0));
+        assert_eq!(background_age(&t, l, Draw::Spread, 0.5), s(390.0));
         let top = background_age(&t, l, Draw::Spread, 0.999_999);
         assert!(top <= s(780.0) && top > s(779.9), "{top:?}");
+    }
+
+    #[test]
+    fn a_draw_before_the_floor_is_drawn_again_after_it_never_past_the_late_edge() {
+        let t = timing(120);
+        let l = s(900.0);
+        // r = 0.05 would be 39 s; with a floor of 300 s, it is rescaled over
+        // [300 s, 780 s]: 0.05 * 780 / 300 = 0.13 of the way.
+        let age = background_age_from(&t, l, Draw::Spread, 0.05, s(300.0));
+        assert!(
+            (age.as_secs_f64() - (300.0 + 0.13 * 480.0)).abs() < 1e-6,
+            "{age:?}"
+        );
+        // Routine below the floor: the floor itself.
+        assert_eq!(
+            background_age_from(&t, l, Draw::Routine, 0.5, s(800.0)),
+            s(780.0)
+        );
+        for r in [0.0, 0.2, 0.5, 0.99] {
+            let age = background_age_from(&t, l, Draw::Spread, r, s(500.0));
+            assert!(age >= s(500.0) && age <= s(780.0), "{r}: {age:?}");
+        }
     }
 
     #[test]
@@ -178,15 +188,15 @@ mod tests {
                     refresh_on_demand_within: before,
                     retry_delay: before,
                 };
-                let (early, late) = refresh_window(&t, lifetime);
-                assert!(early <= late && late <= lifetime);
+                let late = late_edge(&t, lifetime);
+                assert!(late <= lifetime);
                 for r in samples {
                     for draw in [Draw::Routine, Draw::Spread] {
                         let age = background_age(&t, lifetime, draw, r);
                         assert!(age <= late, "{before:?} {lifetime:?} {r} {draw:?}");
                         for floor in knobs.into_iter().chain(lifetimes) {
                             let age = background_age_from(&t, lifetime, draw, r, floor);
-                            assert!(age <= lifetime, "{before:?} {lifetime:?} {r} {floor:?}");
+                            assert!(age <= late, "{before:?} {lifetime:?} {r} {floor:?}");
                         }
                     }
                 }
@@ -231,6 +241,9 @@ mod tests {
         let mut counts = vec![0u32; bins];
         let mut exchanges = 0u64;
         for _ in 0..providers {
+            // The first exchange, at the start, then the refreshes.
+            counts[0] += 1;
+            exchanges += 1;
             let mut t = next(true, &mut rng);
             while t < horizon {
                 counts[(t / bin) as usize] += 1;
