@@ -32,20 +32,23 @@ https://tinker.thinkingmachines.dev/services/tinker-prod), on one line.
 CF-Access-Client-Id/-Secret are sent from CLOUDFLARE_ACCESS_CLIENT_ID/_SECRET;
 HTTPS_PROXY, ALL_PROXY and NO_PROXY choose the proxy.
 
-A JWT is cached and reused while it has at least --min-runway seconds left.
-The cache lives in $XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/),
-one file per base URL and credential, mode 0600, written atomically. It holds
-the JWT and a fingerprint of the credential (a truncated SHA-256), never the
-credential itself. A credential command is run on every call, cache hit or
-not: the entry is that of the credential it prints, so a rotated key never
-gets the old key's JWT.
+A JWT is cached and reused while it has at least --min-runway seconds left,
+in the cache every program using the tinker-auth library with
+shared_cache(true) shares: $XDG_CACHE_HOME/tinker-auth/ (else
+~/.cache/tinker-auth/), directory 0700, files 0600, written atomically. An
+entry holds the JWT and a keyed fingerprint of the credential (HMAC-SHA-256
+under the directory's own key), never the credential itself; file names
+reveal nothing. A credential command is run on every call, cache hit or not:
+the entry is that of the credential it prints, so a rotated key never gets
+the old key's JWT. A directory that is a symlink, not yours, or writable by
+group or others is not used (a warning on stderr; the JWT is still printed).
 
 Options:
   --base-url URL          the Tinker API (overrides TINKER_BASE_URL)
   --credential-cmd CMD    run CMD (via sh -c) for the credential (overrides
                           TINKER_API_KEY and TINKER_CREDENTIAL_CMD)
   --min-runway SECONDS    reuse a cached JWT only with this much left [default: 60]
-  --no-cache              neither read nor write the cache
+  --no-cache              neither read nor write the shared cache
   --timeout SECONDS       bound on the token exchange [default: 30]
   -h, --help              show this help
 

@@ -7,12 +7,12 @@
 #![warn(rust_2018_idioms)]
 
 mod args;
-mod cache;
 mod inspect;
+mod warn;
 
 use std::io::{self, IsTerminal, Read, Write};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use tinker_auth::{
     resolve_auth_provider, AuthTokenProvider, CredentialCmdAuthProvider, Error, JwtAuthProvider,
@@ -20,10 +20,8 @@ use tinker_auth::{
 };
 
 use crate::args::{Command, TokenArgs, Usage};
-use crate::cache::Entry;
 
 const EXIT_USAGE: u8 = 2;
-const EXIT_UNAVAILABLE: u8 = 4;
 
 /// Most we read of a JWT from stdin.
 const MAX_STDIN: u64 = 64 * 1024;
@@ -59,6 +57,7 @@ fn exit_code(e: &Error) -> u8 {
 fn main() -> ExitCode {
     // As `OsString`s: `std::env::args` panics on an argument that is not UTF-8.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    warn::init();
     let outcome = args::parse(&argv)
         .map_err(Failure::from)
         .and_then(|command| match command {
@@ -91,8 +90,8 @@ fn print(text: &str) -> Result<(), Failure> {
 /// library's [`resolve_auth_provider`] picks from `TINKER_API_KEY` and
 /// `TINKER_CREDENTIAL_CMD` (a command is run here, once per invocation).
 ///
-/// The cache is keyed by this value, never by the command's text: when the key
-/// behind a command rotates, the old key's JWT is not served.
+/// The shared cache is keyed by this value, never by the command's text: when
+/// the key behind a command rotates, the old key's JWT is not served.
 fn credential(args: &TokenArgs) -> Result<Token, Failure> {
     let provider: Box<dyn AuthTokenProvider> = match &args.credential_cmd {
         Some(cmd) => CredentialCmdAuthProvider::new(cmd.clone()).map(|p| Box::new(p) as _),
@@ -119,20 +118,20 @@ impl AuthTokenProvider for Resolved {
     }
 }
 
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs_f64()
-}
-
-/// Seconds the JWT has left on the server's clock, if its `exp` is readable.
-fn runway(jwt: &str, clock_offset_secs: f64) -> Option<f64> {
-    let exp = tinker_auth::jwt_expiry(jwt).ok()?;
-    let exp = exp.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(exp - (unix_now() + clock_offset_secs))
-}
-
+/// Prints a JWT from a provider built for this one call, through the
+/// library's shared cache (`$XDG_CACHE_HOME/tinker-auth`, the directory every
+/// `shared_cache(true)` provider on the host uses) unless `--no-cache`.
+///
+/// `--min-runway`: the on-demand window is `min(min_runway, lifetime / 5)`
+/// and `build()` adopts a cached token only if it is not due, so a cached
+/// token is never taken with less than that window left; the background
+/// margin (the other half of "due", moot without a background thread) is set
+/// to `min_runway` too, so one with more left is not refused either. For
+/// short tokens (`min_runway` above a fifth of their lifetime) an adopted
+/// token can still have less than `min_runway` left: it is then invalidated,
+/// and the next `token()` exchanges (the cached entry is not fresher than the
+/// one held) and writes the new token for the others. A token this call
+/// exchanged itself is printed whatever its runway: there is none better.
 fn token(args: &TokenArgs) -> Result<(), Failure> {
     // --base-url, else TINKER_BASE_URL, else the library's default.
     let base_url = args
@@ -140,39 +139,21 @@ fn token(args: &TokenArgs) -> Result<(), Failure> {
         .clone()
         .unwrap_or_else(tinker_auth::base_url_from_env);
     let credential = credential(args)?;
-    let entry = if args.no_cache {
-        None
-    } else {
-        cache::default_dir().map(|dir| Entry::new(&dir, &base_url, credential.as_str()))
-    };
-    let min_runway = args.min_runway.as_secs_f64();
-    if let Some(cached) = entry.as_ref().and_then(Entry::load) {
-        if runway(&cached.jwt, cached.clock_offset_secs).is_some_and(|r| r >= min_runway) {
-            return print(&cached.jwt);
-        }
-    }
     let provider = JwtAuthProvider::builder(base_url)
         .background_refresh(false)
+        .refresh_on_demand_within(args.min_runway)
+        .refresh_before_expiry(args.min_runway)
         .fetch_timeout(args.timeout)
+        .shared_cache(!args.no_cache)
         .credential(Resolved(credential))
         .build()
         .map_err(|e| fail(exit_code(&e), &e))?;
-    let jwt = provider
-        .get_token()
-        .map_err(|e| fail(exit_code(&e), &e))?
-        .ok_or_else(|| Failure {
-            code: EXIT_UNAVAILABLE,
-            message: "token: the provider returned no token".into(),
-        })?;
-    if let Some(entry) = &entry {
-        if let Err(e) = entry.store(jwt.as_str(), provider.clock_offset_secs()) {
-            // The token is still good; a cache we cannot write only costs time.
-            let _ = writeln!(
-                io::stderr(),
-                "tinker-auth: warning: cache not written to {}: {e}",
-                entry.path().display()
-            );
-        }
+    let mut jwt = provider.token().map_err(|e| fail(exit_code(&e), &e))?;
+    let stats = provider.stats();
+    let adopted = stats.shared_adopted > 0 && stats.fetches_succeeded == 0;
+    if adopted && provider.runway().is_none_or(|r| r < args.min_runway) {
+        provider.invalidate(&jwt);
+        jwt = provider.token().map_err(|e| fail(exit_code(&e), &e))?;
     }
     print(jwt.as_str())
 }

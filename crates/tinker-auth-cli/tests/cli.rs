@@ -1,6 +1,7 @@
-//! The `tinker-auth` binary against the loopback stand-in: the JWT cache
-//! (reuse, `--min-runway`, `--no-cache`, corruption, permissions), exit codes,
-//! error lines, help, and `inspect`.
+//! The `tinker-auth` binary against the loopback stand-in: the library's
+//! shared JWT cache as the CLI uses it (reuse, `--min-runway`, `--no-cache`,
+//! corruption, permissions, refused directories, one token shared with a
+//! library provider), exit codes, error lines, help, and `inspect`.
 
 use std::fs;
 use std::io::Write;
@@ -33,13 +34,22 @@ impl Home {
         self.0.join("tinker-auth")
     }
 
-    /// The cache files (hidden temporary files included).
-    fn cache_files(&self) -> Vec<PathBuf> {
+    /// Every file in the cache directory (temporary files included).
+    fn all_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(self.cache_dir())
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         files.sort();
         files
+    }
+
+    /// The cache entries (`<32 hex>.json`, one per base URL and credential);
+    /// the directory's `hmac.key` and the entries' lock files left out.
+    fn cache_files(&self) -> Vec<PathBuf> {
+        self.all_files()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect()
     }
 
     fn only_cache_file(&self) -> PathBuf {
@@ -124,7 +134,10 @@ fn the_cache_is_reused_and_honours_min_runway() {
     assert_eq!(home.token(&server, &["--min-runway", "5"]), first);
     assert_eq!(home.token(&server, &["--min-runway=5"]), first);
     assert_eq!(server.exchanges(), 1);
-    // 60 s asked of a 30 s token: fetch, and cache the new one.
+    // 60 s asked of a 30 s token: fetch, and cache the new one. (The library
+    // adopts a cached token only outside its on-demand window, which is capped
+    // at a fifth of the lifetime, 6 s here: the CLI itself must refuse one
+    // with less than --min-runway left.)
     let second = home.token(&server, &["--min-runway", "60"]);
     assert_ne!(second, first);
     assert_eq!(server.exchanges(), 2);
@@ -142,18 +155,41 @@ fn the_cache_is_reused_and_honours_min_runway() {
 }
 
 #[test]
-fn the_cache_file_is_private_and_holds_no_credential() {
+fn the_cache_files_are_private_and_hold_no_credential() {
     let server = server_with_lifetime(30);
     let home = Home::new();
     let jwt = home.token(&server, &[]);
-    let file = home.only_cache_file(); // no temporary file left behind
+    let file = home.only_cache_file();
     let content = fs::read_to_string(&file).expect("read the cache");
-    assert!(content.contains(&jwt));
+    let entry: serde_json::Value = serde_json::from_str(&content).expect("the entry is JSON");
+    assert_eq!(entry["version"], 2, "{content}");
+    assert_eq!(entry["jwt"], jwt.as_str());
     assert!(!content.contains(&server.api_key()), "{content}");
-    assert!(!file.to_string_lossy().contains(&server.api_key()));
+    // The library's layout: the directory's key, the entry and its lock file,
+    // no temporary file left behind; names are keyed hashes that say nothing.
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(stem.len(), 32, "{stem}");
+    assert!(stem.bytes().all(|b| b.is_ascii_hexdigit()), "{stem}");
+    let names: Vec<String> = home
+        .all_files()
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    let mut expected = vec![
+        format!("{stem}.json"),
+        format!("{stem}.lock"),
+        "hmac.key".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
     #[cfg(unix)]
     {
         assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&home.cache_dir().join("hmac.key")), 0o600);
         assert_eq!(mode(&home.cache_dir()), 0o700);
     }
 }
@@ -165,9 +201,9 @@ fn a_corrupt_cache_file_is_ignored_and_rewritten() {
     home.token(&server, &[]);
     let file = home.only_cache_file();
     for garbage in [
-        "{\"version\":1,\"jwt\":",
+        "{\"version\":2,\"jwt\":",
         "not json at all",
-        "{\"version\":1}",
+        "{\"version\":2}",
         "",
     ] {
         fs::write(&file, garbage).expect("corrupt the cache");
@@ -482,4 +518,90 @@ fn zero_config_only_the_key_and_the_base_url_in_the_environment() {
     // The help names the default base URL, used when neither is given.
     let help = home.run(&["token", "--help"], &[], None);
     assert!(text(&help.stdout).contains(tinker_auth::DEFAULT_BASE_URL));
+}
+
+/// `tinker-auth token` whose cache directory the library refuses: exit 0, the
+/// JWT alone on stdout, one warning line on stderr, nothing shared.
+#[cfg(unix)]
+fn assert_refused_with_a_warning(home: &Home, server: &StandIn, why: &str) {
+    let url = server.url();
+    let key = server.api_key();
+    for round in 1..=2 {
+        let out = home.run(
+            &["token", "--base-url", &url],
+            &[("TINKER_API_KEY", &key)],
+            None,
+        );
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+        let stdout = text(&out.stdout);
+        assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+        assert!(verify_hs256(stdout.trim(), &server.secret()).is_some());
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("tinker-auth: warning: ") && stderr.contains(why),
+            "{stderr}"
+        );
+        assert!(stderr.contains("using a private token"), "{stderr}");
+        assert!(!stderr.contains(&key), "{stderr}");
+        // A private token each time: no sharing through a refused directory.
+        assert_eq!(server.exchanges(), round);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_refused_cache_directory_warns_and_still_prints_the_token() {
+    use std::os::unix::fs::PermissionsExt;
+    // A symlink to a private directory.
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    let elsewhere = home.0.join("elsewhere");
+    fs::create_dir(&elsewhere).expect("mkdir");
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::os::unix::fs::symlink(&elsewhere, home.cache_dir()).expect("symlink");
+    assert_refused_with_a_warning(&home, &server, "symlink");
+    assert!(
+        fs::read_dir(&elsewhere).expect("read").next().is_none(),
+        "written through the symlink"
+    );
+    // A group-writable directory.
+    let server = server_with_lifetime(120);
+    let home = Home::new();
+    fs::create_dir(home.cache_dir()).expect("mkdir");
+    fs::set_permissions(home.cache_dir(), fs::Permissions::from_mode(0o770)).expect("chmod");
+    assert_refused_with_a_warning(&home, &server, "writable");
+    assert!(home.all_files().is_empty(), "{:?}", home.all_files());
+}
+
+#[test]
+fn a_library_provider_and_the_cli_share_one_token() {
+    let server = server_with_lifetime(600);
+    let home = Home::new();
+    // A long-running program on the host, sharing the CLI's directory.
+    let provider = tinker_auth::JwtAuthProvider::builder(server.url())
+        .api_key(server.api_key())
+        .shared_cache_dir(home.cache_dir())
+        .background_refresh(false)
+        .build()
+        .expect("build the provider");
+    assert_eq!(server.exchanges(), 1);
+    let held = provider.token().expect("the provider's token");
+    // A shell script on the same host: the same token, no exchange.
+    assert_eq!(home.token(&server, &[]), held.as_str());
+    assert_eq!(server.exchanges(), 1, "the CLI exchanged again");
+    assert_eq!(home.cache_files().len(), 1);
+    // And the other way round: what the CLI fetched, a provider adopts.
+    let other = server_with_lifetime(600);
+    let jwt = home.token(&other, &[]);
+    assert_eq!(other.exchanges(), 1);
+    let provider = tinker_auth::JwtAuthProvider::builder(other.url())
+        .api_key(other.api_key())
+        .shared_cache_dir(home.cache_dir())
+        .background_refresh(false)
+        .build()
+        .expect("build the provider");
+    assert_eq!(provider.token().expect("token").as_str(), jwt);
+    assert_eq!(other.exchanges(), 1, "the provider exchanged again");
+    assert_eq!(provider.stats().shared_adopted, 1);
 }
