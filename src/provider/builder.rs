@@ -125,12 +125,12 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    /// The late edge of the background thread's refresh window: it refreshes
-    /// a token before `min(margin, 2/5 of its lifetime)` is left, and no
-    /// sooner than half its lifetime (at the window's midpoint routinely,
-    /// spread over one period after a first token, a failure or an on-demand
-    /// refresh, so that providers started together do not refresh together).
-    /// Defaults to 120 s, twice the on-demand window.
+    /// The late edge of the background thread's refreshes: it refreshes a
+    /// token when `min(margin, 2/5 of its lifetime)` is left (routinely, with
+    /// no jitter), or at a time drawn uniformly from its issue to that edge
+    /// after a first token, a failure or an on-demand refresh, so that
+    /// providers started together do not refresh together. Defaults to 120 s,
+    /// twice the on-demand window.
     pub fn refresh_before_expiry(mut self, margin: Duration) -> Self {
         self.timing.refresh_before_expiry = margin;
         self

@@ -27,7 +27,7 @@ pub struct TinkerAuthOptions {
     pub struct_size: u32,
     /// Non-zero runs a background refresh thread (default 1).
     pub background_refresh: u32,
-    /// Least runway the background thread leaves, capped at 2/5 of the lifetime: the late edge of its refresh window (default 120000).
+    /// Least runway the background thread leaves, capped at 2/5 of the lifetime: where it refreshes routinely (default 120000).
     pub refresh_before_expiry_ms: u64,
     /// How long before expiry `tinker_auth_get_token` refreshes on demand (default 60000).
     pub refresh_on_demand_within_ms: u64,

@@ -105,11 +105,11 @@ impl Schedule {
     /// `[0, 1)`.
     ///
     /// The background thread refreshes the token at an age (time since its
-    /// `iat`) in its window, `[lifetime / 2, lifetime - min(refresh_before_expiry,
-    /// 2 * lifetime / 5)]`: at the window's midpoint for a [`Draw::Routine`]
-    /// refresh, uniformly over one period ending at its late edge for a
-    /// [`Draw::Spread`] one, so that providers started together spread their
-    /// refreshes and keep them spread. The lifetime is `exp - iat` when `iat`
+    /// `iat`) no later than its late edge, `lifetime - min(refresh_before_expiry,
+    /// 2 * lifetime / 5)`: at that edge for a [`Draw::Routine`] refresh,
+    /// uniformly from issue to it for a [`Draw::Spread`] one, so that
+    /// providers started together spread their refreshes and keep them
+    /// spread. The lifetime is `exp - iat` when `iat`
     /// is sane (not after `exp`, not ahead of the server's clock at receipt by
     /// more than [`IAT_SLACK`]), else the runway at receipt (age zero).
     pub(crate) fn new(
