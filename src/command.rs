@@ -56,7 +56,10 @@ impl CredentialCmdAuthProvider {
         })
     }
 
-    /// How long the command may run before it is killed. Defaults to 30 s.
+    /// How long the command may run before it is killed. `Duration::MAX`
+    /// means no limit; zero would kill it before it could answer, and a
+    /// [`JwtAuthProvider`](crate::JwtAuthProvider) refuses it at `build()`.
+    /// Defaults to 30 s.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -279,6 +279,13 @@ impl JwtAuthProviderBuilder {
             CredentialSource::ApiKey(key) => Box::new(ApiKeyAuthProvider::new(key)?),
             CredentialSource::Provider(p) => p,
         };
+        // A credential that must answer in no time (a command with a zero
+        // timeout) could never refresh: refuse it here, naming the knob.
+        if credential.time_limit() == Some(Duration::ZERO) {
+            return Err(Error::config(
+                "credential timeout must be positive (a credential command's timeout)",
+            ));
+        }
         let headers = self.header_options.resolve()?;
         let exchange = Exchange::with(url, fetch_timeout, self.agent, headers);
         let mut shared = Shared::new(credential, exchange, self.clock, self.timing, fetch_timeout);

@@ -292,3 +292,35 @@ fn agent_without_deadline_or_timeout_does_not_panic() {
         assert_eq!(r.unwrap(), json!({ "done": true }), "{what}");
     }
 }
+
+/// The credential command's `timeout`, the one duration knob outside a
+/// builder's `build()`: zero is refused when a provider is built on it (it
+/// would kill the command before it could print anything, every time), one
+/// nanosecond times out promptly, and `Duration::MAX` means no limit.
+#[cfg(unix)]
+#[test]
+fn credential_command_timeout_is_refused_or_works_at_the_extremes() {
+    use tinker_auth::CredentialCmdAuthProvider;
+    let command = || CredentialCmdAuthProvider::new(format!("printf '%s\\n' {KEY}")).unwrap();
+    let server = TokenServer::fresh(900.0);
+
+    let zero = server
+        .builder()
+        .credential(command().timeout(Duration::ZERO))
+        .build();
+    assert_refused("credential command timeout(0)", "timeout", zero);
+
+    let ns = command().timeout(NS);
+    let r = bounded("timeout(1 ns)".into(), Duration::from_secs(20), move || {
+        ns.get_token()
+    });
+    assert!(matches!(r, Err(Error::CommandTimedOut { .. })), "{r:?}");
+
+    let max = server
+        .builder()
+        .credential(command().timeout(MAX))
+        .build()
+        .expect("no limit on the command");
+    assert!(max.token().is_ok());
+    assert_eq!(max.stats().fetches_succeeded, 1);
+}
