@@ -250,6 +250,28 @@ pub(crate) fn read_bounded(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>,
         })
 }
 
+/// A request through `agent` with each of the agent's phase timeouts (per
+/// call, resolve, connect, send, receive) clamped to
+/// [`NO_LIMIT`](crate::clock::NO_LIMIT). A caller's agent may say "no limit"
+/// with `Duration::MAX`, which ureq adds to an `Instant`, and panics.
+pub(crate) fn configure_bounded<S: ureq::AsSendBody>(
+    agent: &ureq::Agent,
+    req: ureq::http::Request<S>,
+) -> ureq::config::ConfigBuilder<ureq::typestate::HttpCrateScope<S>> {
+    let t = agent.config().timeouts();
+    let c = |d: Option<std::time::Duration>| d.map(crate::clock::clamp_timeout);
+    agent
+        .configure_request(req)
+        .timeout_per_call(c(t.per_call))
+        .timeout_resolve(c(t.resolve))
+        .timeout_connect(c(t.connect))
+        .timeout_send_request(c(t.send_request))
+        .timeout_await_100(c(t.await_100))
+        .timeout_send_body(c(t.send_body))
+        .timeout_recv_response(c(t.recv_response))
+        .timeout_recv_body(c(t.recv_body))
+}
+
 /// Whether requests to `url` must not go through a proxy: plain `http://` to
 /// loopback, which a proxy (`ALL_PROXY`, `HTTP_PROXY`, read by `ureq`) would
 /// otherwise see in clear, credential and token included.

@@ -12,7 +12,7 @@ use ureq::{AsSendBody, Body};
 use super::retry::parse_retry_after;
 use super::{AuthenticatedAgent, MAX_RESPONSE_BYTES};
 use crate::error::{transport_kind, Error};
-use crate::http::{read_bounded, BodyError};
+use crate::http::{configure_bounded, read_bounded, BodyError};
 use crate::provider::detail_of;
 use crate::token::Token;
 
@@ -169,8 +169,7 @@ impl AuthenticatedAgent {
         if self.inner.own_agent && timeout == self.inner.timeout {
             return agent.run(req);
         }
-        let mut config = agent
-            .configure_request(req)
+        let mut config = configure_bounded(agent, req)
             .http_status_as_error(false)
             .timeout_global(Some(timeout));
         if self.inner.direct {

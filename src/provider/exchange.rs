@@ -10,7 +10,9 @@ use crate::error::Error;
 use crate::fork::Origin;
 use ureq::http::HeaderValue;
 
-use crate::http::{bypasses_proxy, default_tls_config, read_bounded, BodyError, ExtraHeaders};
+use crate::http::{
+    bypasses_proxy, configure_bounded, default_tls_config, read_bounded, BodyError, ExtraHeaders,
+};
 use crate::http_date::parse_http_date;
 use crate::jwt::{jwt_times, JwtTimes};
 
@@ -137,8 +139,7 @@ impl Exchange {
             Some(t) if self.callers => t.min(self.timeout),
             _ => self.timeout,
         };
-        let mut config = agent
-            .configure_request(req)
+        let mut config = configure_bounded(&agent, req)
             .max_redirects(0)
             .http_status_as_error(false)
             .timeout_global(Some(timeout));

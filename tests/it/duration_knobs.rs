@@ -324,3 +324,39 @@ fn credential_command_timeout_is_refused_or_works_at_the_extremes() {
     assert!(max.token().is_ok());
     assert_eq!(max.stats().fetches_succeeded, 1);
 }
+
+/// A caller's own `ureq::Agent` whose per-phase timeouts say "no limit" with
+/// `Duration::MAX`: the exchange and the request layer, which go through
+/// that agent, must not panic inside ureq adding them to an `Instant`.
+#[test]
+fn a_callers_agent_with_unbounded_phase_timeouts_does_not_panic() {
+    let unbounded = || -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_per_call(Some(MAX))
+            .timeout_resolve(Some(MAX))
+            .timeout_connect(Some(MAX))
+            .timeout_send_request(Some(MAX))
+            .timeout_send_body(Some(MAX))
+            .timeout_recv_response(Some(MAX))
+            .timeout_recv_body(Some(MAX))
+            .build()
+            .into()
+    };
+    let server = TokenServer::fresh(900.0);
+    let builder = server.builder().agent(unbounded());
+    let provider = bounded("exchange".into(), Duration::from_secs(20), move || {
+        builder.build().map_err(|e| format!("{e:?}"))
+    })
+    .expect("an exchange through an agent without limits");
+
+    let (api_server, _busy, _ok) = flaky_server(None);
+    let api = AuthenticatedAgent::builder(api_server.url(), Arc::new(provider))
+        .agent(unbounded())
+        .initial_backoff(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let r = bounded("request".into(), Duration::from_secs(20), move || {
+        api.get(PATH).map_err(|e| e.to_string())
+    });
+    assert_eq!(r.unwrap(), json!({ "done": true }));
+}
