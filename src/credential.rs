@@ -138,7 +138,7 @@ impl ApiKeyAuthProvider {
     /// [`Error::MissingCredential`] when the variable is unset or empty, else
     /// as [`ApiKeyAuthProvider::new`].
     pub fn from_env() -> Result<Self, Error> {
-        Self::from_env_value(std::env::var(API_KEY_ENV).ok())
+        Self::from_env_value(env_text(API_KEY_ENV)?)
     }
 
     fn from_env_value(value: Option<String>) -> Result<Self, Error> {
@@ -178,9 +178,22 @@ pub fn resolve_auth_provider(
     api_key: Option<&str>,
     enforce_cmd: bool,
 ) -> Result<Box<dyn AuthTokenProvider>, Error> {
-    let env_key = std::env::var(API_KEY_ENV).ok();
-    let env_cmd = std::env::var(CREDENTIAL_CMD_ENV).ok();
+    let env_key = env_text(API_KEY_ENV)?;
+    let env_cmd = env_text(CREDENTIAL_CMD_ENV)?;
     resolve_with(api_key, enforce_cmd, env_key, env_cmd)
+}
+
+/// An environment variable's value; one that is not UTF-8 is an error naming
+/// the variable (never its value), not "unset": a mangled key is not "no
+/// credential".
+pub(crate) fn env_text(name: &str) -> Result<Option<String>, Error> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Error::config(format!("{name} is not valid UTF-8")))
+        }
+    }
 }
 
 /// [`resolve_auth_provider`] with the environment passed in, for tests.

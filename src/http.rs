@@ -26,12 +26,15 @@ pub const CF_ACCESS_CLIENT_SECRET_ENV: &str = "CLOUDFLARE_ACCESS_CLIENT_SECRET";
 
 /// The base URL from the environment: `TINKER_BASE_URL` if it is set and not
 /// blank, else [`DEFAULT_BASE_URL`], as the Python SDK does.
-pub fn base_url_from_env() -> String {
-    std::env::var(BASE_URL_ENV)
-        .ok()
+///
+/// # Errors
+/// [`Error::Config`] when `TINKER_BASE_URL` is not valid UTF-8: falling back
+/// to the default would send the credential somewhere the user did not ask.
+pub fn base_url_from_env() -> Result<String, Error> {
+    Ok(crate::credential::env_text(BASE_URL_ENV)?
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()))
 }
 
 /// `User-Agent` of every request: `tinker-auth/VERSION`.

@@ -63,7 +63,7 @@ fn zero_config_from_the_environment() {
     std::env::set_var("TINKER_BASE_URL", server.url());
     std::env::set_var("CLOUDFLARE_ACCESS_CLIENT_ID", CF_ID);
     std::env::set_var("CLOUDFLARE_ACCESS_CLIENT_SECRET", CF_SECRET);
-    assert_eq!(tinker_auth::base_url_from_env(), server.url());
+    assert_eq!(tinker_auth::base_url_from_env().unwrap(), server.url());
 
     let provider = JwtAuthProvider::from_env().expect("from the environment alone");
     let token = provider.token().expect("a token");

@@ -110,7 +110,7 @@ impl JwtAuthProvider {
     /// # Errors
     /// As [`JwtAuthProviderBuilder::build`].
     pub fn from_env() -> Result<Self, Error> {
-        Self::builder(crate::http::base_url_from_env()).build()
+        Self::builder(crate::http::base_url_from_env()?).build()
     }
 
     pub(crate) fn from_parts(

@@ -134,10 +134,10 @@ impl AuthTokenProvider for Resolved {
 /// exchanged itself is printed whatever its runway: there is none better.
 fn token(args: &TokenArgs) -> Result<(), Failure> {
     // --base-url, else TINKER_BASE_URL, else the library's default.
-    let base_url = args
-        .base_url
-        .clone()
-        .unwrap_or_else(tinker_auth::base_url_from_env);
+    let base_url = match &args.base_url {
+        Some(url) => url.clone(),
+        None => tinker_auth::base_url_from_env().map_err(|e| fail(exit_code(&e), &e))?,
+    };
     let credential = credential(args)?;
     let provider = JwtAuthProvider::builder(base_url)
         .background_refresh(false)

@@ -605,3 +605,48 @@ fn a_library_provider_and_the_cli_share_one_token() {
     assert_eq!(other.exchanges(), 1, "the provider exchanged again");
     assert_eq!(provider.stats().shared_adopted, 1);
 }
+
+/// An environment value that is not UTF-8 is an error naming the variable,
+/// not "unset": a mangled TINKER_API_KEY is not "no credential", and a
+/// mangled TINKER_BASE_URL must not send the credential to the default URL.
+#[test]
+fn a_non_utf8_environment_value_is_an_error_not_unset() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let mangled = OsStr::from_bytes(b"tml-\xff\xfe-key");
+    let run = |envs: &[(&str, &OsStr)]| {
+        Command::new(BIN)
+            .args(["token"])
+            .env_remove("TINKER_API_KEY")
+            .env_remove("TINKER_CREDENTIAL_CMD")
+            .env_remove("TINKER_BASE_URL")
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth")
+    };
+    let url = server.url();
+    let key = server.api_key();
+    let out = run(&[
+        ("TINKER_BASE_URL", OsStr::new(&url)),
+        ("TINKER_API_KEY", mangled),
+    ]);
+    let e = assert_fails(&out, 2, "-key");
+    assert!(e.contains("TINKER_API_KEY"), "{e}");
+    assert!(!e.contains("no credential"), "{e}");
+
+    let out = run(&[
+        (
+            "TINKER_BASE_URL",
+            OsStr::from_bytes(b"http://127.0.0.1:\xff"),
+        ),
+        ("TINKER_API_KEY", OsStr::new(&key)),
+    ]);
+    let e = assert_fails(&out, 2, &key);
+    assert!(e.contains("TINKER_BASE_URL"), "{e}");
+    assert_eq!(server.exchanges(), 0);
+}

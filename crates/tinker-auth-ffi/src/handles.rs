@@ -77,7 +77,10 @@ pub unsafe extern "C" fn tinker_auth_new_with_options(
         // SAFETY: the caller guarantees both are null or NUL-terminated strings.
         let base_url = unsafe { c_str(F, "base_url", base_url) }?;
         // Null: TINKER_BASE_URL, else the library's default (the Python SDK's).
-        let base_url = base_url.map_or_else(tinker_auth::base_url_from_env, str::to_owned);
+        let base_url = match base_url {
+            Some(url) => url.to_owned(),
+            None => tinker_auth::base_url_from_env().map_err(|e| Failure::from_error(F, &e))?,
+        };
         // SAFETY: as above.
         let api_key = unsafe { c_str(F, "api_key", api_key) }?;
         // SAFETY: the caller guarantees `options` is null or a readable
