@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
 
 /// A source of wall-clock and monotonic time.
@@ -16,11 +17,19 @@ use parking_lot::Mutex;
 /// their own) to move time forward, skew it against the server, or jump it
 /// back.
 ///
-/// Waits still take real time: a wait until a deadline on this clock lasts
-/// as long, in real time, as the clock says is left when it starts. With an
-/// injected clock, the deadline given to
+/// Waits by callers still take real time: a wait until a deadline on this
+/// clock lasts as long, in real time, as the clock says is left when it
+/// starts. With an injected clock, the deadline given to
 /// [`get_token_until`](crate::AuthTokenProvider::get_token_until) is read on
 /// this clock's [`instant`](Clock::instant).
+///
+/// The background refresh thread waits on this clock instead: it refreshes
+/// once [`instant`](Clock::instant) reaches the time it was due, however
+/// much real time that takes. It wakes as soon as a [`ManualClock`] is
+/// [advanced](ManualClock::advance), and re-reads any other injected clock at
+/// least every 50 ms of real time (so one whose `instant` follows
+/// [`Instant::now`] is followed to within that). A refresh due in less than
+/// 20 ms (due at once, say) first waits 20 ms of real time, on any clock.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current wall-clock time.
     fn now(&self) -> SystemTime;
@@ -30,6 +39,20 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn instant(&self) -> Instant {
         Instant::now()
     }
+
+    /// Not part of the public API (its type cannot be named outside this
+    /// crate, so only [`ManualClock`] provides it): a subscription to this
+    /// clock's moves, for the background thread. Defaults to `None`.
+    #[doc(hidden)]
+    fn subscribe_moves(&self) -> Option<sealed::Moves> {
+        None
+    }
+}
+
+mod sealed {
+    /// A subscription to a clock's moves: a message (coalesced) after each.
+    #[derive(Debug)]
+    pub struct Moves(pub(crate) crossbeam_channel::Receiver<()>);
 }
 
 /// The operating system's wall clock.
@@ -61,19 +84,44 @@ impl Clock for SystemClock {
 /// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(995));
 /// assert_eq!(clock.instant() - start, Duration::from_secs(5));
 /// ```
+///
+/// A provider's background thread waiting on a `ManualClock` wakes when it is
+/// moved, and refreshes once [`advance`](Self::advance) has brought the
+/// monotonic time to the refresh's due time (see [`Clock`]).
 #[derive(Debug, Clone)]
-pub struct ManualClock(Arc<Mutex<(SystemTime, Instant)>>);
+pub struct ManualClock(Arc<ManualInner>);
+
+#[derive(Debug)]
+struct ManualInner {
+    time: Mutex<(SystemTime, Instant)>,
+    /// Told (without blocking) after every move; dropped once their
+    /// receiver is gone.
+    watchers: Mutex<Vec<Sender<()>>>,
+}
 
 impl ManualClock {
     /// A clock standing at `start`; its monotonic time starts at the real
     /// [`Instant::now`].
     pub fn new(start: SystemTime) -> Self {
-        ManualClock(Arc::new(Mutex::new((start, Instant::now()))))
+        ManualClock(Arc::new(ManualInner {
+            time: Mutex::new((start, Instant::now())),
+            watchers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Tells every watcher that the clock moved. A watcher with a message
+    /// still pending needs no second one.
+    fn moved(&self) {
+        self.0
+            .watchers
+            .lock()
+            .retain(|w| !w.try_send(()).is_err_and(|e| e.is_disconnected()));
     }
 
     /// Sets the wall-clock time (a step: the monotonic time stays).
     pub fn set(&self, to: SystemTime) {
-        self.0.lock().0 = to;
+        self.0.time.lock().0 = to;
+        self.moved();
     }
 
     /// Moves both clocks forward.
@@ -83,14 +131,17 @@ impl ManualClock {
     /// test asking for `Duration::MAX`, say); the clock is then left where it
     /// was.
     pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock();
-        let wall =
-            t.0.checked_add(by)
-                .expect("ManualClock::advance: past the latest representable time");
-        let mono =
-            t.1.checked_add(by)
-                .expect("ManualClock::advance: past the latest representable instant");
-        *t = (wall, mono);
+        {
+            let mut t = self.0.time.lock();
+            let wall =
+                t.0.checked_add(by)
+                    .expect("ManualClock::advance: past the latest representable time");
+            let mono =
+                t.1.checked_add(by)
+                    .expect("ManualClock::advance: past the latest representable instant");
+            *t = (wall, mono);
+        }
+        self.moved();
     }
 
     /// Moves the wall-clock time back, as a stepped NTP correction would;
@@ -100,20 +151,29 @@ impl ManualClock {
     /// When the result is not a representable `SystemTime`; the clock is then
     /// left where it was.
     pub fn rewind(&self, by: Duration) {
-        let mut t = self.0.lock();
-        t.0 =
-            t.0.checked_sub(by)
-                .expect("ManualClock::rewind: before the earliest representable time");
+        {
+            let mut t = self.0.time.lock();
+            t.0 =
+                t.0.checked_sub(by)
+                    .expect("ManualClock::rewind: before the earliest representable time");
+        }
+        self.moved();
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        self.0.lock().0
+        self.0.time.lock().0
     }
 
     fn instant(&self) -> Instant {
-        self.0.lock().1
+        self.0.time.lock().1
+    }
+
+    fn subscribe_moves(&self) -> Option<sealed::Moves> {
+        let (tx, rx) = bounded(1);
+        self.0.watchers.lock().push(tx);
+        Some(sealed::Moves(rx))
     }
 }
 
@@ -152,6 +212,15 @@ impl ClockSource {
             ClockSource::Injected(c) => c.instant(),
         }
     }
+
+    /// A message after each move of an injected clock that tells of them
+    /// (a [`ManualClock`]); `None` for the others.
+    pub(crate) fn subscribe_moves(&self) -> Option<Receiver<()>> {
+        match self {
+            ClockSource::System => None,
+            ClockSource::Injected(c) => c.subscribe_moves().map(|m| m.0),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +238,26 @@ mod tests {
         assert_eq!(c.now(), start, "left where it was");
         c.advance(Duration::from_secs(1));
         assert_eq!(c.now(), start + Duration::from_secs(1));
+    }
+
+    #[test]
+    fn manual_clock_tells_its_watchers_of_each_move_until_they_leave() {
+        let c = ManualClock::new(UNIX_EPOCH);
+        let source = ClockSource::Injected(Arc::new(c.clone()));
+        let moves = source.subscribe_moves().expect("a manual clock tells");
+        assert!(moves.try_recv().is_err(), "no move yet");
+        // Moves coalesce into one pending message.
+        c.advance(Duration::from_secs(1));
+        c.set(UNIX_EPOCH);
+        c.rewind(Duration::ZERO);
+        assert!(moves.try_recv().is_ok());
+        assert!(moves.try_recv().is_err());
+        drop(moves);
+        c.advance(Duration::from_secs(1));
+        assert!(c.0.watchers.lock().is_empty(), "a gone watcher is dropped");
+        assert!(ClockSource::System.subscribe_moves().is_none());
+        let custom = ClockSource::Injected(Arc::new(SystemClock));
+        assert!(custom.subscribe_moves().is_none());
     }
 
     #[test]

@@ -310,7 +310,10 @@ impl JwtAuthProviderBuilder {
             }
         }
         let refresher = if self.background_refresh {
-            Some(Refresher::spawn(Arc::downgrade(&shared))?)
+            Some(Refresher::spawn(
+                Arc::downgrade(&shared),
+                shared.clock.clone(),
+            )?)
         } else {
             None
         };

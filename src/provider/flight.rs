@@ -19,9 +19,6 @@ use crate::fork::Origin;
 use crate::jitter;
 use crate::token::Token;
 
-/// Shortest sleep of the background thread, so that no schedule can make it spin.
-const MIN_BACKGROUND_SLEEP: Duration = Duration::from_millis(20);
-
 /// Longest sleep of the background thread: it then recomputes its schedule,
 /// so that no margin (up to `Duration::MAX`) makes it sleep unbounded.
 const MAX_BACKGROUND_SLEEP: Duration = Duration::from_secs(3600);
@@ -51,20 +48,18 @@ impl Drop for FlightEnd<'_, '_> {
 }
 
 impl Shared {
-    /// How long the background thread should sleep, and the generation its
-    /// refresh will replace.
-    pub(crate) fn next_background(&self) -> (Duration, u64) {
+    /// How long the background thread should sleep (at most
+    /// [`MAX_BACKGROUND_SLEEP`]), on the provider's monotonic clock from the
+    /// instant returned with it, and the generation its refresh will replace.
+    pub(crate) fn next_background(&self) -> (Duration, Instant, u64) {
         let wall = self.clock.now();
         let st = self.state.lock();
-        let now = st.now(wall, self.clock.instant());
-        let scheduled = st.current.as_ref().map(|c| c.schedule.refresh_delay(now));
         let mono = self.clock.instant();
+        let now = st.now(wall, mono);
+        let scheduled = st.current.as_ref().map(|c| c.schedule.refresh_delay(now));
         let since_last = st.last_end.map(|t| mono.saturating_duration_since(t));
         let delay = background_sleep(scheduled, st.failures, since_last, st.pace.background);
-        (
-            delay.clamp(MIN_BACKGROUND_SLEEP, MAX_BACKGROUND_SLEEP),
-            st.generation,
-        )
+        (delay.min(MAX_BACKGROUND_SLEEP), mono, st.generation)
     }
 
     /// The background thread's refresh: skipped if any fetch completed since

@@ -2,10 +2,10 @@
 //! follows whatever token is current, backs off after failures, survives them.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use testkit::*;
-use tinker_auth::AuthTokenProvider;
+use tinker_auth::{AuthTokenProvider, Clock, ManualClock};
 
 fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
@@ -19,19 +19,40 @@ fn thread_names() -> Vec<String> {
 
 #[test]
 fn refreshes_ahead_of_expiry_without_any_caller() {
-    let server = TokenServer::fresh(2.0);
-    let provider = server.builder().background_refresh(true).build().unwrap();
+    // 900 s tokens issued on a manual clock, which the thread sleeps on: no
+    // real 2 s tokens to wait through.
+    let clock = ManualClock::new(SystemTime::now());
+    let c = clock.clone();
+    let server = TokenServer::new(move |_| {
+        let now = c.now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+        (200, body_for(&jwt_at(now, 900.0, 900.0)))
+    });
+    let provider = server
+        .builder()
+        .clock(Arc::new(clock.clone()))
+        .background_refresh(true)
+        .build()
+        .unwrap();
     assert!(provider.background_running());
     if cfg!(target_os = "linux") {
         assert!(thread_names().iter().any(|n| n == "tinker-refresh"));
     }
-    // A 2 s token: the thread wakes at half-life (less up to 10%), ~1 s.
+    // The thread refreshes each token by its late edge, 780 s of its age
+    // (120 s before expiry): two such ages on, it has refreshed twice.
+    for n in 2..=3 {
+        clock.advance(Duration::from_secs(781));
+        assert!(wait_until(Duration::from_secs(5), || provider
+            .stats()
+            .fetches_succeeded
+            >= n));
+    }
     assert!(wait_until(Duration::from_secs(5), || provider
         .stats()
         .background
         >= 2));
-    let t = provider.get_token().unwrap().unwrap();
-    assert!(runway_of(t.as_str()) > 0.0);
+    provider.get_token().unwrap().unwrap();
+    // The token held has runway (on the clock it was issued on).
+    assert!(provider.runway().unwrap() > Duration::ZERO);
     assert_eq!(
         provider.stats().on_demand,
         1,

@@ -27,6 +27,7 @@ mod faults;
 mod hostile_inputs;
 mod https;
 mod lifecycle;
+mod manual_background;
 mod manual_clock;
 mod middleware;
 mod pacing;
