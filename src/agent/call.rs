@@ -16,6 +16,10 @@ use crate::error::Error;
 use crate::http::join_url;
 use crate::jitter;
 
+/// The retry loop logs as the agent, as it did before it had a file of its
+/// own: `RUST_LOG` filters written for `tinker_auth::agent` keep working.
+const LOG_TARGET: &str = "tinker_auth::agent";
+
 impl AuthenticatedAgent {
     /// Counts a failure that happened after the call's exchange succeeded.
     pub(super) fn counted<T>(&self, r: Result<T, Error>) -> Result<T, Error> {
@@ -94,7 +98,7 @@ impl AuthenticatedAgent {
                         detail: detail.clone(),
                     };
                     if reauthenticated {
-                        log::debug!("request {endpoint}: fresh token rejected too (401)");
+                        log::debug!(target: LOG_TARGET, "request {endpoint}: fresh token rejected too (401)");
                         return Err(auth_error());
                     }
                     let refreshable = token.as_ref().is_some_and(|t| inner.provider.invalidate(t));
@@ -102,6 +106,7 @@ impl AuthenticatedAgent {
                         return Err(auth_error());
                     }
                     log::debug!(
+                        target: LOG_TARGET,
                         "request {endpoint}: attempt {sent} answered 401; re-sending once with a fresh token"
                     );
                     reauthenticated = true;
@@ -117,11 +122,13 @@ impl AuthenticatedAgent {
                     let delay = retry_delay(policy, tries, retry_after, jitter::unit());
                     if !may_retry(policy, tries, start.elapsed(), delay) {
                         log::debug!(
+                        target: LOG_TARGET,
                             "request {endpoint}: attempt {sent} {what}; giving up (attempts or deadline spent)"
                         );
                         return Err(gave_up(sent, start, error));
                     }
                     log::debug!(
+                        target: LOG_TARGET,
                         "request {endpoint}: attempt {sent} {what}; retrying in {delay:.3?}"
                     );
                     bump(&inner.counters.retries);
