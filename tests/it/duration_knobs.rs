@@ -310,11 +310,20 @@ fn credential_command_timeout_is_refused_or_works_at_the_extremes() {
         .build();
     assert_refused("credential command timeout(0)", "timeout", zero);
 
-    let ns = command().timeout(NS);
+    // A command that takes seconds, with 1 ns: killed at its first check.
+    let slow = CredentialCmdAuthProvider::new(format!("sleep 5; printf '%s\\n' {KEY}"))
+        .unwrap()
+        .timeout(NS);
+    let started = Instant::now();
     let r = bounded("timeout(1 ns)".into(), Duration::from_secs(20), move || {
-        ns.get_token()
+        slow.get_token()
     });
     assert!(matches!(r, Err(Error::CommandTimedOut { .. })), "{r:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
 
     let max = server
         .builder()
