@@ -14,13 +14,14 @@
 //! (ureq sends `CONNECT` for `http://` targets too, so a plain-http request
 //! through the proxy is tunnelled in clear, and [`ConnectProxy::saw`] sees it.)
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
+
+use crate::conns::Conns;
 
 /// Bytes kept of each stream (one per direction and connection).
 pub const MAX_RECORDED: usize = 4 * 1024 * 1024;
@@ -39,10 +40,10 @@ pub struct ConnectProxy {
 
 #[derive(Default)]
 struct Shared {
-    stop: AtomicBool,
+    /// Open connections, shut down on drop.
+    conns: Conns,
     accepted: AtomicUsize,
     plain: AtomicUsize,
-    next_id: AtomicU64,
     /// Targets tunnelled, in order of arrival (`host:port` as requested).
     targets: Mutex<Vec<String>>,
     /// Targets refused (not loopback, or malformed).
@@ -52,8 +53,6 @@ struct Shared {
     /// Bytes seen, one entry per stream: what a client sent (its request
     /// head included) and what a target answered.
     streams: Mutex<Vec<Vec<u8>>>,
-    /// Clones of each open connection's sockets, shut down on drop.
-    open: Mutex<HashMap<u64, Vec<TcpStream>>>,
 }
 
 impl Shared {
@@ -68,19 +67,6 @@ impl Shared {
         let buf = &mut s[stream];
         let room = MAX_RECORDED.saturating_sub(buf.len());
         buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    }
-
-    /// Adds a clone of `s` to connection `id`'s sockets; `false` if stopping.
-    fn register(&self, id: u64, s: &TcpStream) -> bool {
-        let Ok(clone) = s.try_clone() else {
-            return false;
-        };
-        let mut open = self.open.lock().unwrap();
-        if self.stop.load(Ordering::SeqCst) {
-            return false;
-        }
-        open.entry(id).or_default().push(clone);
-        true
     }
 }
 
@@ -166,21 +152,15 @@ impl ConnectProxy {
 
 impl Drop for ConnectProxy {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        let conns = &self.shared.conns;
+        conns.stop();
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        let shut_all = |shared: &Shared| {
-            for streams in shared.open.lock().unwrap().values() {
-                for s in streams {
-                    let _ = s.shutdown(Shutdown::Both);
-                }
-            }
-        };
-        shut_all(&self.shared);
+        conns.shut_all();
         if let Some(acceptor) = self.acceptor.take() {
-            if let Ok(conns) = acceptor.join() {
-                shut_all(&self.shared);
-                for c in conns {
-                    let _ = c.join();
+            if let Ok(threads) = acceptor.join() {
+                conns.shut_all();
+                for t in threads {
+                    let _ = t.join();
                 }
             }
         }
@@ -190,7 +170,7 @@ impl Drop for ConnectProxy {
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     for stream in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
+        if shared.conns.stopping() {
             break;
         }
         let Ok(stream) = stream else { continue };
@@ -200,11 +180,11 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<(
         if let Ok(h) = thread::Builder::new()
             .name("proxy-conn".into())
             .spawn(move || {
-                let id = sh.next_id.fetch_add(1, Ordering::SeqCst);
-                if sh.register(id, &stream) {
+                let id = sh.conns.next_id();
+                if sh.conns.register(id, &stream) {
                     serve(id, stream, &sh);
                 }
-                sh.open.lock().unwrap().remove(&id);
+                sh.conns.close(id);
             })
         {
             conns.push(h);
@@ -290,7 +270,7 @@ fn serve(id: u64, client: TcpStream, shared: &Shared) {
         return;
     };
     shared.targets.lock().unwrap().push(target.to_owned());
-    if !shared.register(id, &upstream) {
+    if !shared.conns.register(id, &upstream) {
         return;
     }
     let _ = client.set_read_timeout(None);

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod connect_proxy;
+mod conns;
 pub mod measure;
 pub mod probe;
 pub mod stack;

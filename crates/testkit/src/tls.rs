@@ -15,10 +15,9 @@
 //! [`tls_config_trusting`] with [`TlsFront::ca_der`]. ureq's default roots
 //! (webpki-roots) do not include it, so a default agent fails the handshake.
 
-use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -30,6 +29,8 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use crate::conns::Conns;
 
 /// How long a client may take to complete its handshake, and the backend to accept.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -146,14 +147,11 @@ pub struct TlsFront {
 
 /// State shared between the front, its acceptor and its connection threads.
 struct Shared {
-    stop: AtomicBool,
+    /// Open connections (client side, backend side), shut down on drop.
+    conns: Conns,
     accepted: AtomicUsize,
     handshakes: AtomicUsize,
     failed_handshakes: AtomicUsize,
-    next_id: AtomicU64,
-    /// Clones of each open connection's sockets (client side, backend side),
-    /// shut down on drop to unblock their threads.
-    open: Mutex<HashMap<u64, Vec<TcpStream>>>,
 }
 
 impl TlsFront {
@@ -164,12 +162,10 @@ impl TlsFront {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
         let addr = listener.local_addr().expect("front address");
         let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
+            conns: Conns::default(),
             accepted: AtomicUsize::new(0),
             handshakes: AtomicUsize::new(0),
             failed_handshakes: AtomicUsize::new(0),
-            next_id: AtomicU64::new(0),
-            open: Mutex::new(HashMap::new()),
         });
         let sh = shared.clone();
         let acceptor = thread::Builder::new()
@@ -233,30 +229,23 @@ impl TlsFront {
 
     /// Connections currently open (accepted, not yet closed both ways).
     pub fn open_connections(&self) -> usize {
-        self.shared.open.lock().unwrap().len()
+        self.shared.conns.open()
     }
 }
 
 impl Drop for TlsFront {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        let conns = &self.shared.conns;
+        conns.stop();
         // Wake the blocking accept; it sees the flag and returns.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for streams in self.shared.open.lock().unwrap().values() {
-            for s in streams {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-        }
+        conns.shut_all();
         if let Some(acceptor) = self.acceptor.take() {
-            if let Ok(conns) = acceptor.join() {
+            if let Ok(threads) = acceptor.join() {
                 // Connections registered after the sweep above see `stop` and end.
-                for s in self.shared.open.lock().unwrap().values() {
-                    for s in s {
-                        let _ = s.shutdown(Shutdown::Both);
-                    }
-                }
-                for c in conns {
-                    let _ = c.join();
+                conns.shut_all();
+                for t in threads {
+                    let _ = t.join();
                 }
             }
         }
@@ -271,7 +260,7 @@ fn accept_loop(
 ) -> Vec<JoinHandle<()>> {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     for stream in listener.incoming() {
-        if shared.stop.load(Ordering::SeqCst) {
+        if shared.conns.stopping() {
             break;
         }
         let Ok(stream) = stream else { continue };
@@ -291,26 +280,13 @@ fn accept_loop(
 
 /// One connection: handshake, connect to the backend, then pump both ways.
 fn serve(client: TcpStream, backend: SocketAddr, config: Arc<ServerConfig>, shared: &Shared) {
-    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    let id = shared.conns.next_id();
     // Registered before the handshake, so that drop can cut a stalled one short.
-    if !register(shared, id, &client) {
+    if !shared.conns.register(id, &client) {
         return;
     }
     serve_registered(id, client, backend, config, shared);
-    shared.open.lock().unwrap().remove(&id);
-}
-
-/// Adds a clone of `s` to connection `id`'s sockets; `false` if the front is stopping.
-fn register(shared: &Shared, id: u64, s: &TcpStream) -> bool {
-    let Ok(clone) = s.try_clone() else {
-        return false;
-    };
-    let mut open = shared.open.lock().unwrap();
-    if shared.stop.load(Ordering::SeqCst) {
-        return false;
-    }
-    open.entry(id).or_default().push(clone);
-    true
+    shared.conns.close(id);
 }
 
 fn serve_registered(
@@ -339,7 +315,7 @@ fn serve_registered(
         return;
     };
     let _ = upstream.set_nodelay(true);
-    if !register(shared, id, &upstream) {
+    if !shared.conns.register(id, &upstream) {
         return;
     }
     let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else {
