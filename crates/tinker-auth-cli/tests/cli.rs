@@ -726,3 +726,32 @@ fn token_format_json_gives_the_expiry_as_inspect_reads_it() {
         "{help}"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_cloudflare_variable_is_a_configuration_error() {
+    use std::os::unix::ffi::OsStringExt;
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    for var in [
+        "CLOUDFLARE_ACCESS_CLIENT_ID",
+        "CLOUDFLARE_ACCESS_CLIENT_SECRET",
+    ] {
+        let out = Command::new(BIN)
+            .args(["token", "--no-cache", "--base-url", &server.url()])
+            .env_remove("TINKER_CREDENTIAL_CMD")
+            .env("TINKER_API_KEY", server.api_key())
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .env(var, std::ffi::OsString::from_vec(b"cf-value-\xff".to_vec()))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth");
+        let stderr = assert_fails(&out, 2, "cf-value");
+        assert!(
+            stderr.contains(var) && stderr.contains("not valid UTF-8"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(server.exchanges_ok(), 0);
+}
