@@ -87,5 +87,14 @@ mod tests {
         let r = report(jwt, at(1_700_000_905)).unwrap();
         assert!(r.contains("expired 5s ago"), "{r}");
         assert!(report("not.a-jwt", at(0)).is_err());
+        // {"exp":1e300,"iat":-5}: numbers that are no time are said so.
+        let r = report(
+            "eyJhbGciOiJub25lIn0.eyJleHAiOjFlMzAwLCJpYXQiOi01fQ.c2ln",
+            at(0),
+        )
+        .unwrap();
+        assert!(r.contains("issued:  not a valid time (iat -5)"), "{r}");
+        assert!(r.contains("expires: not a valid time (exp "), "{r}");
+        assert!(!r.contains("runway"), "{r}");
     }
 }
