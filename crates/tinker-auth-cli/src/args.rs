@@ -149,9 +149,14 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
 }
 
 /// An argument as shown in an error: never a long string that might be a
-/// secret pasted in the wrong place.
+/// secret pasted in the wrong place, nor control characters (the error is
+/// one line).
 fn shown(arg: &str) -> String {
-    if arg.len() > 24 || arg.starts_with("eyJ") || arg.starts_with("tml-") {
+    if arg.len() > 24
+        || arg.starts_with("eyJ")
+        || arg.starts_with("tml-")
+        || arg.chars().any(char::is_control)
+    {
         "<argument hidden>".into()
     } else {
         arg.to_owned()
@@ -298,6 +303,10 @@ mod tests {
             panic!("accepted")
         };
         assert!(!e.contains("eyJ"), "{e}");
+        let Err(Usage(e)) = p(&["\n"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]
