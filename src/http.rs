@@ -44,13 +44,22 @@ pub(crate) const USER_AGENT: &str = concat!("tinker-auth/", env!("CARGO_PKG_VERS
 /// those read from the environment (`CF-Access-Client-Id`/`-Secret`), plus
 /// the `User-Agent`. Every value is marked sensitive and none is ever shown:
 /// `Debug` prints the names only.
+///
+/// The `User-Agent` sent is, in this order: a caller's `.header("User-Agent",
+/// ..)`; a caller's agent's own; else the crate's (`tinker-auth/VERSION`).
+/// The `user_agent_suffix` is appended to whichever it is. A caller's agent
+/// configured to send none sends none, unless a suffix was asked for (then
+/// the crate's, suffixed).
 #[derive(Clone)]
 pub(crate) struct ExtraHeaders {
     list: Vec<(HeaderName, HeaderValue)>,
+    /// The crate's User-Agent, or the caller's `.header()` one, with the
+    /// suffix.
     user_agent: HeaderValue,
-    /// A suffix was asked for: the User-Agent is sent even through a caller's
-    /// agent that has one of its own.
-    suffixed: bool,
+    /// The suffix asked for (trimmed, not empty, a valid header value).
+    suffix: Option<String>,
+    /// The caller set the User-Agent with `.header()`: it beats an agent's.
+    explicit: bool,
 }
 
 /// What a builder collects: caller headers and a User-Agent suffix, checked
@@ -68,13 +77,16 @@ impl HeaderOptions {
         let mut out = ExtraHeaders {
             list: Vec::new(),
             user_agent: HeaderValue::from_static(USER_AGENT),
-            suffixed: false,
+            suffix: None,
+            explicit: false,
         };
         for (env, name) in [
             (CF_ACCESS_CLIENT_ID_ENV, "cf-access-client-id"),
             (CF_ACCESS_CLIENT_SECRET_ENV, "cf-access-client-secret"),
         ] {
-            if let Some(v) = std::env::var(env).ok().filter(|v| !v.trim().is_empty()) {
+            // Not UTF-8 is an error naming the variable, never "unset": the
+            // header would vanish and Cloudflare refuse with no hint.
+            if let Some(v) = crate::credential::env_text(env)?.filter(|v| !v.trim().is_empty()) {
                 let value = HeaderValue::from_str(v.trim()).map_err(|_| {
                     Error::config(format!("{env} holds characters not allowed in a header"))
                 })?;
@@ -91,19 +103,36 @@ impl HeaderOptions {
             })?;
             out.set(n, v);
         }
+        // A User-Agent among the caller's headers is the one sent (once).
+        let ua = ureq::http::header::USER_AGENT;
+        if let Some(i) = out.list.iter().position(|(n, _)| *n == ua) {
+            out.user_agent = out.list.remove(i).1;
+            out.explicit = true;
+        }
         if let Some(suffix) = self
             .user_agent_suffix
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            out.user_agent =
-                HeaderValue::from_str(&format!("{USER_AGENT} {suffix}")).map_err(|_| {
-                    Error::config("user_agent_suffix holds characters not allowed in a header")
-                })?;
+            let bad =
+                || Error::config("user_agent_suffix holds characters not allowed in a header");
+            HeaderValue::from_str(suffix).map_err(|_| bad())?;
+            out.user_agent = suffixed(out.user_agent.as_bytes(), suffix).ok_or_else(bad)?;
+            out.suffix = Some(suffix.to_owned());
         }
         Ok(out)
     }
+}
+
+/// `base`, a space and `suffix`, as a header value.
+fn suffixed(base: &[u8], suffix: &str) -> Option<HeaderValue> {
+    let mut bytes = base.trim_ascii().to_vec();
+    if !bytes.is_empty() {
+        bytes.push(b' ');
+    }
+    bytes.extend_from_slice(suffix.as_bytes());
+    HeaderValue::from_bytes(&bytes).ok()
 }
 
 impl ExtraHeaders {
@@ -113,7 +142,8 @@ impl ExtraHeaders {
         ExtraHeaders {
             list: Vec::new(),
             user_agent: HeaderValue::from_static(USER_AGENT),
-            suffixed: false,
+            suffix: None,
+            explicit: false,
         }
     }
 
@@ -123,27 +153,46 @@ impl ExtraHeaders {
         self.list.push((name, value));
     }
 
-    /// The `User-Agent` value.
+    /// The `User-Agent` the crate's own agents are configured with: the
+    /// crate's (or the caller's `.header()` one), suffixed.
     pub(crate) fn user_agent(&self) -> &HeaderValue {
         &self.user_agent
     }
 
+    /// The `User-Agent` to set on a request through `agent`, if the agent's
+    /// configuration does not already send the right one: never for the
+    /// crate's own agent (`own`, configured with [`Self::user_agent`]); for a
+    /// caller's, its own User-Agent with the suffix, or the crate's (see the
+    /// type's docs for the order).
+    fn user_agent_for(&self, agent: &ureq::Agent, own: bool) -> Option<HeaderValue> {
+        use ureq::config::AutoHeaderValue;
+        if own {
+            return None;
+        }
+        if self.explicit {
+            return Some(self.user_agent.clone());
+        }
+        match (agent.config().user_agent(), self.suffix.as_deref()) {
+            // The caller's agent sends its own (or, asked to, none).
+            (AutoHeaderValue::Provided(_) | AutoHeaderValue::None, None) => None,
+            (AutoHeaderValue::Provided(theirs), Some(suffix)) => {
+                Some(suffixed(theirs.as_bytes(), suffix).unwrap_or_else(|| self.user_agent.clone()))
+            }
+            // ureq's default, or none with a suffix asked for: the crate's.
+            _ => Some(self.user_agent.clone()),
+        }
+    }
+
     /// Adds the headers to a request sent through `agent`, and the
-    /// `User-Agent` unless the agent is the crate's own (`own`, which has it
-    /// configured) or a caller's with a User-Agent of its own (kept, unless a
-    /// suffix was asked for).
+    /// `User-Agent` (see [`Self::user_agent_for`]).
     pub(crate) fn apply(
         &self,
         mut req: ureq::http::request::Builder,
         agent: &ureq::Agent,
         own: bool,
     ) -> ureq::http::request::Builder {
-        let callers_ua = matches!(
-            agent.config().user_agent(),
-            ureq::config::AutoHeaderValue::Provided(_) | ureq::config::AutoHeaderValue::None
-        );
-        if !own && (self.suffixed || !callers_ua) {
-            req = req.header(ureq::http::header::USER_AGENT, self.user_agent.clone());
+        if let Some(ua) = self.user_agent_for(agent, own) {
+            req = req.header(ureq::http::header::USER_AGENT, ua);
         }
         for (n, v) in &self.list {
             req = req.header(n.clone(), v.clone());

@@ -217,8 +217,10 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    /// Appended to the `User-Agent` (`tinker-auth/0.1.0 my-app/1.2` for
-    /// `"my-app/1.2"`). Defaults to none.
+    /// Appended, after a space, to the `User-Agent` sent, whichever it is:
+    /// the crate's (`tinker-auth/0.1.0 my-app/1.2` for `"my-app/1.2"`), the
+    /// one a caller's [`agent`](Self::agent) is configured with, or one set
+    /// with [`header`](Self::header). Checked at `build()`. Defaults to none.
     pub fn user_agent_suffix(mut self, suffix: impl Into<String>) -> Self {
         self.header_options.user_agent_suffix = Some(suffix.into());
         self

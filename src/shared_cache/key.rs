@@ -4,7 +4,8 @@ use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use super::files::{io_error, read_private_bytes, refused, temp_path, write_new_private};
 use crate::error::Error;
@@ -74,6 +75,31 @@ pub(super) fn load_or_create_key(dir: &Path, uid: u32) -> Result<[u8; KEY_LEN], 
     }
 }
 
+/// The credential's fingerprint (hex HMAC) and the entry's file stem (the
+/// first 32 hex digits of the HMAC of the base URL and that fingerprint),
+/// both keyed with the directory's `key`. Every process sharing the directory
+/// must compute the same two strings: they are the cache's on-disk format.
+pub(super) fn keyed_names(key: &[u8], base_url: &str, credential: &str) -> (String, String) {
+    let fingerprint = hex(&hmac_sha256(
+        key,
+        &framed(&[
+            b"tinker-auth credential v2",
+            b"secret",
+            credential.as_bytes(),
+        ]),
+    ));
+    let mut name = hex(&hmac_sha256(
+        key,
+        &framed(&[
+            b"tinker-auth cache file v2",
+            base_url.as_bytes(),
+            fingerprint.as_bytes(),
+        ]),
+    ));
+    name.truncate(32);
+    (fingerprint, name)
+}
+
 /// Length-prefixed concatenation, so no two different part lists collide.
 pub(super) fn framed(parts: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -84,24 +110,12 @@ pub(super) fn framed(parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// HMAC-SHA-256 (RFC 2104) of `message` under `key` (at most one block).
+/// HMAC-SHA-256 (RFC 2104) of `message` under `key`.
 pub(super) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let inner = Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(block.map(|b| b ^ 0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+    // HMAC takes a key of any length: `new_from_slice` cannot fail here.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 pub(super) fn hex(bytes: &[u8]) -> String {

@@ -62,7 +62,7 @@ use std::path::{Path, PathBuf};
 
 use files::{check, create_dir, io_error, probe_uid, read_private, refused, Facts, Kind};
 use format::parse_entry;
-use key::{framed, hex, hmac_sha256, load_or_create_key};
+use key::{keyed_names, load_or_create_key};
 
 use crate::error::Error;
 use crate::jwt::jwt_times;
@@ -140,23 +140,7 @@ impl SharedCache {
         check(Facts::of(&meta), Kind::Dir, Some(uid), 0o022).map_err(|why| refused(dir, why))?;
         let key = load_or_create_key(dir, uid)?;
         let base_url = normalize_base_url(base_url);
-        let fingerprint = hex(&hmac_sha256(
-            &key,
-            &framed(&[
-                b"tinker-auth credential v2",
-                b"secret",
-                credential.as_bytes(),
-            ]),
-        ));
-        let name = hex(&hmac_sha256(
-            &key,
-            &framed(&[
-                b"tinker-auth cache file v2",
-                base_url.as_bytes(),
-                fingerprint.as_bytes(),
-            ]),
-        ))[..32]
-            .to_owned();
+        let (fingerprint, name) = keyed_names(&key, &base_url, credential);
         Ok(SharedCache {
             dir: dir.to_owned(),
             entry: dir.join(format!("{name}.json")),

@@ -41,3 +41,4 @@ mod skew;
 mod soak;
 mod thread_cache;
 mod timeouts;
+mod user_agent;

@@ -145,7 +145,8 @@ fn http_date_is_imf_fixdate() {
     assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
     assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     assert_eq!(http_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
-    assert_eq!(http_date(-1), "Wed, 31 Dec 1969 23:59:59 GMT");
+    assert_eq!(http_date(-1), "Thu, 01 Jan 1970 00:00:00 GMT");
+    assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
 }
 
 #[test]

@@ -50,6 +50,11 @@ Options:
   --min-runway SECONDS    reuse a cached JWT only with this much left [default: 60]
   --no-cache              neither read nor write the shared cache
   --timeout SECONDS       bound on the token exchange [default: 30]
+  --format text|json      `text`: the JWT alone [default]; `json`: one line
+                          {\"token\": \"<JWT>\", \"expires_at\": \"<RFC 3339 UTC>\",
+                          \"expires_in\": <whole seconds left>}, the expiry
+                          being the JWT's `exp` claim and the seconds left
+                          counted by this machine's clock (as `inspect` does)
   -h, --help              show this help
 
 Exit codes: 0 success, 2 usage or configuration, 3 credential rejected or
@@ -88,6 +93,16 @@ pub(crate) struct TokenArgs {
     pub(crate) min_runway: Duration,
     pub(crate) no_cache: bool,
     pub(crate) timeout: Duration,
+    pub(crate) format: Format,
+}
+
+/// How `token` prints the JWT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// The JWT alone, on one line.
+    Text,
+    /// One line of JSON: the JWT, its expiry and the seconds left.
+    Json,
 }
 
 /// A usage error, worded for one line on stderr.
@@ -134,9 +149,14 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
 }
 
 /// An argument as shown in an error: never a long string that might be a
-/// secret pasted in the wrong place.
+/// secret pasted in the wrong place, nor control characters (the error is
+/// one line).
 fn shown(arg: &str) -> String {
-    if arg.len() > 24 || arg.starts_with("eyJ") || arg.starts_with("tml-") {
+    if arg.len() > 24
+        || arg.starts_with("eyJ")
+        || arg.starts_with("tml-")
+        || arg.chars().any(char::is_control)
+    {
         "<argument hidden>".into()
     } else {
         arg.to_owned()
@@ -150,6 +170,7 @@ fn parse_token(args: &[String]) -> Result<Command, Usage> {
         min_runway: tinker_auth::DEFAULT_REFRESH_ON_DEMAND_WITHIN,
         no_cache: false,
         timeout: tinker_auth::DEFAULT_FETCH_TIMEOUT,
+        format: Format::Text,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -172,6 +193,18 @@ fn parse_token(args: &[String]) -> Result<Command, Usage> {
                 out.timeout = seconds(flag, &value(flag)?)?;
                 if out.timeout.is_zero() {
                     return Err(Usage("token: --timeout must be positive".into()));
+                }
+            }
+            "--format" => {
+                out.format = match value(flag)?.as_str() {
+                    "text" => Format::Text,
+                    "json" => Format::Json,
+                    other => {
+                        return Err(Usage(format!(
+                            "token: --format takes `text` or `json`, not `{}`",
+                            shown(other)
+                        )))
+                    }
                 }
             }
             "--no-cache" if inline.is_none() => out.no_cache = true,
@@ -230,6 +263,7 @@ mod tests {
             "--no-cache",
             "--timeout",
             "3",
+            "--format=json",
         ]) else {
             panic!("not a token command")
         };
@@ -238,6 +272,11 @@ mod tests {
         assert!(t.no_cache);
         assert_eq!(t.timeout, Duration::from_secs(3));
         assert_eq!(t.credential_cmd, None);
+        assert_eq!(t.format, Format::Json);
+        let Ok(Command::Token(t)) = p(&["token", "--format", "text"]) else {
+            panic!("not a token command")
+        };
+        assert_eq!(t.format, Format::Text);
     }
 
     #[test]
@@ -248,6 +287,8 @@ mod tests {
         assert!(p(&["token", "--min-runway", "soon"]).is_err());
         assert!(p(&["token", "--timeout", "0"]).is_err());
         assert!(p(&["token", "--no-cache=yes"]).is_err());
+        assert!(p(&["token", "--format"]).is_err());
+        assert!(p(&["token", "--format", "yaml"]).is_err());
         assert!(p(&["inspect", "a", "b"]).is_err());
         assert!(p(&["inspect", "--bogus"]).is_err());
     }
@@ -262,6 +303,10 @@ mod tests {
             panic!("accepted")
         };
         assert!(!e.contains("eyJ"), "{e}");
+        let Err(Usage(e)) = p(&["\n"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]
@@ -309,6 +354,8 @@ mod tests {
                     "--timeout",
                     "--no-cache",
                     "--no-cache=",
+                    "--format",
+                    "json",
                     "--timeout=",
                     "--min-runway=5",
                     "=",

@@ -1,8 +1,10 @@
 //! `tinker-auth inspect`: a JWT's claims and times, decoded but not verified.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde_json::Value;
+
+use crate::expiry;
 
 /// The report printed for a JWT whose payload decodes, as of `now`.
 pub(crate) fn report(jwt: &str, now: SystemTime) -> Result<String, tinker_auth::Error> {
@@ -14,24 +16,21 @@ pub(crate) fn report(jwt: &str, now: SystemTime) -> Result<String, tinker_auth::
     out.push_str("claims: ");
     out.push_str(&pretty);
     out.push('\n');
-    let time = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_f64)
-            .filter(|s| *s >= 0.0)
+    let number = |name: &str| claims.get(name).and_then(Value::as_f64);
+    let shown = |secs: f64| {
+        expiry::from_epoch_secs(secs)
+            .and_then(expiry::rfc3339)
+            .unwrap_or_else(|| "not a valid time".into())
     };
-    match time("iat") {
-        Some(iat) => out.push_str(&format!("issued:  {} (iat {iat})\n", utc(iat))),
+    match number("iat") {
+        Some(iat) => out.push_str(&format!("issued:  {} (iat {iat})\n", shown(iat))),
         None => out.push_str("issued:  unknown (no `iat` claim)\n"),
     }
-    match time("exp") {
-        Some(exp) => {
-            out.push_str(&format!("expires: {} (exp {exp})\n", utc(exp)));
-            let now = now
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64();
-            let left = exp - now;
+    // The expiry the library reads (and `token --format json` prints).
+    match (number("exp"), expiry::expires_at(jwt)) {
+        (Some(exp), Some(at)) => {
+            out.push_str(&format!("expires: {} (exp {exp})\n", shown(exp)));
+            let left = expiry::seconds_left(at, now);
             if left > 0.0 {
                 out.push_str(&format!(
                     "runway:  {} left (by this machine's clock)\n",
@@ -44,7 +43,8 @@ pub(crate) fn report(jwt: &str, now: SystemTime) -> Result<String, tinker_auth::
                 ));
             }
         }
-        None => out.push_str("expires: unknown (no `exp` claim)\n"),
+        (Some(exp), None) => out.push_str(&format!("expires: not a valid time (exp {exp})\n")),
+        (None, _) => out.push_str("expires: unknown (no `exp` claim)\n"),
     }
     Ok(out)
 }
@@ -60,42 +60,13 @@ fn span(secs: f64) -> String {
     }
 }
 
-/// Seconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc(secs: f64) -> String {
-    let secs = secs.floor() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
-    fn formats_utc_times_and_spans() {
-        assert_eq!(utc(0.0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(951_782_400.0), "2000-02-29T00:00:00Z");
-        assert_eq!(utc(1_700_000_000.5), "2023-11-14T22:13:20Z");
+    fn formats_spans() {
         assert_eq!(span(59.9), "59s");
         assert_eq!(span(93.4), "1m33s");
         assert_eq!(span(3_725.0), "1h02m05s");
@@ -116,5 +87,14 @@ mod tests {
         let r = report(jwt, at(1_700_000_905)).unwrap();
         assert!(r.contains("expired 5s ago"), "{r}");
         assert!(report("not.a-jwt", at(0)).is_err());
+        // {"exp":1e300,"iat":-5}: numbers that are no time are said so.
+        let r = report(
+            "eyJhbGciOiJub25lIn0.eyJleHAiOjFlMzAwLCJpYXQiOi01fQ.c2ln",
+            at(0),
+        )
+        .unwrap();
+        assert!(r.contains("issued:  not a valid time (iat -5)"), "{r}");
+        assert!(r.contains("expires: not a valid time (exp "), "{r}");
+        assert!(!r.contains("runway"), "{r}");
     }
 }

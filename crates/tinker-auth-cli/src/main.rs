@@ -7,6 +7,7 @@
 #![warn(rust_2018_idioms)]
 
 mod args;
+mod expiry;
 mod inspect;
 mod warn;
 
@@ -19,7 +20,7 @@ use tinker_auth::{
     Token,
 };
 
-use crate::args::{Command, TokenArgs, Usage};
+use crate::args::{Command, Format, TokenArgs, Usage};
 
 const EXIT_USAGE: u8 = 2;
 
@@ -155,7 +156,26 @@ fn token(args: &TokenArgs) -> Result<(), Failure> {
         provider.invalidate(&jwt);
         jwt = provider.token().map_err(|e| fail(exit_code(&e), &e))?;
     }
-    print(jwt.as_str())
+    match args.format {
+        Format::Text => print(jwt.as_str()),
+        Format::Json => print(&json_line(jwt.as_str(), SystemTime::now())),
+    }
+}
+
+/// `{"token": "...", "expires_at": "<RFC 3339>", "expires_in": <seconds>}`:
+/// the expiry is the JWT's `exp` (as `inspect` reads it), the seconds left
+/// are whole, by this machine's clock, and never negative. A JWT without a
+/// readable `exp` never gets here: the library refuses it at the exchange.
+fn json_line(jwt: &str, now: SystemTime) -> String {
+    let at = expiry::expires_at(jwt);
+    let text = at.and_then(expiry::rfc3339);
+    let left = at.map_or(0.0, |at| expiry::seconds_left(at, now).max(0.0));
+    format!(
+        "{{\"token\": {}, \"expires_at\": {}, \"expires_in\": {}}}",
+        serde_json::Value::from(jwt),
+        serde_json::Value::from(text),
+        left.floor() as u64
+    )
 }
 
 fn run_inspect(jwt: Option<String>) -> Result<(), Failure> {

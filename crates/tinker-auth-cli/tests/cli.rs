@@ -650,3 +650,108 @@ fn a_non_utf8_environment_value_is_an_error_not_unset() {
     assert!(e.contains("TINKER_BASE_URL"), "{e}");
     assert_eq!(server.exchanges(), 0);
 }
+
+#[test]
+fn token_format_json_gives_the_expiry_as_inspect_reads_it() {
+    let server = server_with_lifetime(900);
+    let home = Home::new();
+    let url = server.url();
+    let key = server.api_key();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["token", "--base-url", url.as_str()];
+        args.extend_from_slice(extra);
+        home.run(&args, &[("TINKER_API_KEY", &key)], None)
+    };
+    let out = run(&["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let line = text(&out.stdout);
+    assert!(
+        line.ends_with('\n') && line.lines().count() == 1,
+        "{line:?}"
+    );
+    assert!(line.starts_with("{\"token\": \"eyJ"), "{line:?}");
+    let json: serde_json::Value = serde_json::from_str(&line).expect("one JSON object");
+    let fields = json.as_object().expect("an object");
+    let mut keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["expires_at", "expires_in", "token"]);
+    let jwt = json["token"].as_str().expect("token is a string");
+    let claims = verify_hs256(jwt, &server.secret()).expect("a JWT signed by the server");
+    // The lifetime is 900 s; the bound below it leaves two minutes for a
+    // loaded machine between the exchange and the print.
+    let left = json["expires_in"].as_u64().expect("whole seconds");
+    assert!((780..=900).contains(&left), "{left}");
+    let at = json["expires_at"].as_str().expect("RFC 3339 text");
+    assert_eq!(at.len(), 20, "{at}");
+    assert!(at.ends_with('Z') && at.as_bytes()[10] == b'T', "{at}");
+    // The same expiry `inspect` shows: the JWT's `exp`.
+    let report = text(&home.run(&["inspect", "-"], &[], Some(jwt)).stdout);
+    let exp = claims["exp"].as_f64().expect("exp");
+    assert!(
+        report.contains(&format!("expires: {at} (exp {exp})")),
+        "{report}"
+    );
+    // The cached token comes back the same way, with no more time left.
+    let again: serde_json::Value =
+        serde_json::from_slice(&run(&["--format=json"]).stdout).expect("JSON again");
+    assert_eq!(again["token"], json["token"]);
+    assert_eq!(again["expires_at"], json["expires_at"]);
+    assert!(again["expires_in"].as_u64().expect("seconds") <= left);
+    // Plain text stays the default; a bad format and a failure keep their
+    // exit codes and print nothing on stdout.
+    assert_eq!(text(&run(&["--format", "text"]).stdout).trim(), jwt);
+    assert_fails(&run(&["--format", "yaml"]), 2, &key);
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let out = home.run(
+        &[
+            "token",
+            "--format",
+            "json",
+            "--no-cache",
+            "--timeout",
+            "2",
+            "--base-url",
+            &dead,
+        ],
+        &[("TINKER_API_KEY", &key)],
+        None,
+    );
+    assert_fails(&out, 4, &key);
+    let help = text(&home.run(&["token", "--help"], &[], None).stdout);
+    assert!(
+        help.contains("--format text|json") && help.contains("expires_in"),
+        "{help}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_cloudflare_variable_is_a_configuration_error() {
+    use std::os::unix::ffi::OsStringExt;
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    for var in [
+        "CLOUDFLARE_ACCESS_CLIENT_ID",
+        "CLOUDFLARE_ACCESS_CLIENT_SECRET",
+    ] {
+        let out = Command::new(BIN)
+            .args(["token", "--no-cache", "--base-url", &server.url()])
+            .env_remove("TINKER_CREDENTIAL_CMD")
+            .env("TINKER_API_KEY", server.api_key())
+            .env("XDG_CACHE_HOME", &home.0)
+            .env("HOME", &home.0)
+            .env(var, std::ffi::OsString::from_vec(b"cf-value-\xff".to_vec()))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tinker-auth");
+        let stderr = assert_fails(&out, 2, "cf-value");
+        assert!(
+            stderr.contains(var) && stderr.contains("not valid UTF-8"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(server.exchanges_ok(), 0);
+}

@@ -1,7 +1,14 @@
 //! The C ABI of [`tinker_auth`], declared for C in `include/tinker_auth.h`.
 //!
-//! `cargo build --release -p tinker-auth-ffi` builds
-//! `target/release/libtinker_auth_ffi.a` and `libtinker_auth_ffi.so`. Rust
+//! `install.sh --prefix DIR` (in this crate's directory) builds it in release
+//! and installs `include/tinker_auth.h`, `lib/libtinker_auth.a`,
+//! `lib/libtinker_auth.so.X.Y.Z` (soname `libtinker_auth.so.X`, with the
+//! usual symlinks) and `lib/pkgconfig/tinker-auth.pc`; then
+//! `cc app.c $(pkg-config --cflags --libs tinker-auth)` links a C program
+//! against it (`examples/whoami.c`; `examples/whoami.py` uses it from Python
+//! through `ctypes`). Without the script, `cargo build --release -p
+//! tinker-auth-ffi` builds `target/release/libtinker_auth_ffi.a` and
+//! `libtinker_auth_ffi.so`. Rust
 //! programs should use [`tinker_auth::JwtAuthProvider`] directly; this crate
 //! exists for C and for anything that speaks the C ABI (a Rust program that
 //! links it gets its `#[no_mangle]` symbols, which is why it is a crate of its

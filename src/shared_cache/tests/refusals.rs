@@ -1,8 +1,8 @@
 //! Everything the cache must refuse or replace: symlinks, foreign or shared
 //! files, corrupt entries, busy locks.
 
+use super::super::key::{framed, hex, hmac_sha256, keyed_names};
 use super::*;
-use sha2::Sha256;
 
 #[test]
 fn a_symlinked_directory_is_refused() {
@@ -253,20 +253,32 @@ fn pure_decisions() {
 }
 
 #[test]
-fn hmac_matches_rfc_4231_and_the_hmac_crate() {
-    // RFC 4231, test case 2.
+fn hmac_matches_rfc_4231() {
+    // RFC 4231, test case 2 (short key) and test case 6 (a key longer than
+    // the block, hashed first).
     assert_eq!(
         hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
-    use hmac::{Hmac, Mac};
-    for key_len in [0, 1, 32, 64, 65, 131] {
-        let key: Vec<u8> = (0..key_len).map(|i| i as u8).collect();
-        let message = framed(&[b"a", b"", b"tml-key"]);
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
-        mac.update(&message);
-        let want: [u8; 32] = mac.finalize().into_bytes().into();
-        assert_eq!(hmac_sha256(&key, &message), want, "key of {key_len} bytes");
-    }
+    assert_eq!(
+        hex(&hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First"
+        )),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    );
     assert_ne!(framed(&[b"ab", b"c"]), framed(&[b"a", b"bc"]));
+}
+
+#[test]
+fn fingerprint_and_entry_name_are_the_on_disk_format() {
+    // Pinned from the format's first release: processes of different
+    // versions sharing one directory must name and recognise the same entry.
+    let key: Vec<u8> = (0u8..32).collect();
+    let (fingerprint, name) = keyed_names(&key, "https://tinker.example", "tml-known-vector");
+    assert_eq!(
+        fingerprint,
+        "8957e106f72f8a808106b160e66e943414266cd4b2fab4b774b02333c7b756c1"
+    );
+    assert_eq!(name, "99f98567894f078a457e548d33011f14");
 }

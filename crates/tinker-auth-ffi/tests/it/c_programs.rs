@@ -13,7 +13,7 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -56,16 +56,18 @@ fn built_with_the_tests() -> Option<PathBuf> {
     lib.is_file().then_some(lib)
 }
 
-fn build_static_lib() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let target_dir = tmp
-        .parent()
-        .expect("CARGO_TARGET_TMPDIR is inside the target dir");
+/// Held while a C program is linked against the library in `deps/`, and
+/// while `install.sh` (re)builds it there, so that no link reads a library
+/// being rewritten.
+pub(crate) static LIBRARY: Mutex<()> = Mutex::new(());
+
+/// `cargo`, as the test's own cargo, without the variables cargo sets for the
+/// test process: inherited, they would look like changed build-script inputs
+/// (ring tracks CARGO_MANIFEST_DIR) and make every `cargo` run after this one
+/// rebuild ring, rustls and ureq.
+pub(crate) fn cargo_command() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    // Cargo sets these for the test process; inherited, they would look like
-    // changed build-script inputs (ring tracks CARGO_MANIFEST_DIR) and make
-    // every `cargo` run after this one rebuild ring, rustls and ureq.
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         let set_by_cargo = name.starts_with("CARGO_PKG_")
@@ -83,6 +85,15 @@ fn build_static_lib() -> PathBuf {
             cmd.env_remove(&*name);
         }
     }
+    cmd
+}
+
+fn build_static_lib() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target_dir = tmp
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR is inside the target dir");
+    let mut cmd = cargo_command();
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "-p", "tinker-auth-ffi", "--lib"])
         .args(["--message-format", "json", "--offline", "--target-dir"])
@@ -120,6 +131,7 @@ fn compile_c(name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ffi-c-{name}"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let _linking = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(&cc)
         .args([
             "-std=c11",
