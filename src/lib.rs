@@ -65,6 +65,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod agent;
+mod auth_provider;
 mod clock;
 mod command;
 mod credential;
@@ -86,11 +87,10 @@ pub use agent::{
     AgentStats, AuthenticatedAgent, AuthenticatedAgentBuilder, DEFAULT_AUTH_HEADER,
     MAX_RESPONSE_BYTES,
 };
+pub use auth_provider::AuthTokenProvider;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::CredentialCmdAuthProvider;
-pub use credential::{
-    resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
-};
+pub use credential::{resolve_auth_provider, ApiKeyAuthProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV};
 pub use error::{Error, ErrorKind};
 pub use http::{
     base_url_from_env, BASE_URL_ENV, CF_ACCESS_CLIENT_ID_ENV, CF_ACCESS_CLIENT_SECRET_ENV,
