@@ -24,7 +24,7 @@ pub struct AuthenticatedAgentBuilder {
     pub(super) policy: RetryPolicy,
     pub(super) timeout: Duration,
     pub(super) allow_insecure_http: bool,
-    // Extra headers (issue 11).
+    // Extra headers.
     pub(super) header_options: HeaderOptions,
 }
 
