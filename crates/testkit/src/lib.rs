@@ -13,6 +13,7 @@
 pub mod connect_proxy;
 mod conns;
 pub mod measure;
+mod pki;
 pub mod probe;
 pub mod stack;
 pub mod stand_in;
