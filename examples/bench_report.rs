@@ -1,4 +1,4 @@
-//! Prints the performance table of the README: medians and ratios for the
+//! Prints the performance table of docs/PERFORMANCE.md: medians and ratios for the
 //! fast path, two threads, the stampede, the request overhead and the
 //! footprint, all measured in this one run against a loopback stand-in server.
 //!

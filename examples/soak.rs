@@ -7,7 +7,7 @@
 //!
 //! - `--seconds N`  how long to run (default 60)
 //! - `--threads N`  callers (default 8)
-//! - `--lifetime S` JWT lifetime in whole seconds (default 4; 3 or more, see the README)
+//! - `--lifetime S` JWT lifetime in whole seconds (default 4; 3 or more, see docs/RELIABILITY.md)
 //! - `--faults`     cycle the token endpoint through every fault mode, each for
 //!   about one and a half lifetimes, with healthy spells between
 //!

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::credential::AuthTokenProvider;
+use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
 use crate::token::Token;
 

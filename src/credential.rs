@@ -1,10 +1,9 @@
-//! Where long-lived credentials come from: the provider trait, API keys, and
-//! the SDK's rules for choosing between a key and a credential command.
+//! Where long-lived credentials come from: API keys, and the SDK's rules for
+//! choosing between a key and a credential command.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use crate::auth_provider::AuthTokenProvider;
 use crate::command::CredentialCmdAuthProvider;
 use crate::error::Error;
 use crate::token::Token;
@@ -13,86 +12,6 @@ use crate::token::Token;
 pub const API_KEY_ENV: &str = "TINKER_API_KEY";
 /// Environment variable holding a shell command that prints a credential.
 pub const CREDENTIAL_CMD_ENV: &str = "TINKER_CREDENTIAL_CMD";
-
-/// Something that supplies the value for the `X-API-Key` header.
-///
-/// Implemented by [`ApiKeyAuthProvider`] and [`CredentialCmdAuthProvider`]
-/// (long-lived credentials) and by [`JwtAuthProvider`](crate::JwtAuthProvider)
-/// (a short-lived JWT kept fresh). Implementations must be cheap to call from
-/// many threads at once.
-pub trait AuthTokenProvider: Send + Sync {
-    /// The token to send now, or `None` when the provider has none to offer.
-    ///
-    /// # Errors
-    /// Whatever kept the provider from producing a usable token.
-    fn get_token(&self) -> Result<Option<Token>, Error>;
-
-    /// Reports that the server rejected `token` (a `401`), so that the next
-    /// [`get_token`](Self::get_token) does not hand it out again.
-    ///
-    /// Returns `true` when the provider can supply a different token, making a
-    /// retry worthwhile. The default, for providers that cannot refresh (a
-    /// plain API key), returns `false`: the rejection is final.
-    fn invalidate(&self, token: &Token) -> bool {
-        let _ = token;
-        false
-    }
-
-    /// [`get_token`](Self::get_token), returning by `deadline` (or soon after
-    /// it). [`AuthenticatedAgent`](crate::AuthenticatedAgent) calls this with
-    /// its request deadline, so that waiting for a token counts against it.
-    ///
-    /// The default calls `get_token`, which suits providers that answer at
-    /// once (an API key); a provider that may block (a refresh, a command)
-    /// should override it. [`JwtAuthProvider`](crate::JwtAuthProvider) does.
-    ///
-    /// # Errors
-    /// As `get_token`, and whatever the provider reports when the deadline
-    /// comes first.
-    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
-        let _ = deadline;
-        self.get_token()
-    }
-
-    /// The longest a [`get_token`](Self::get_token) call can take, when the
-    /// provider bounds it (a credential command's timeout). A
-    /// [`JwtAuthProvider`](crate::JwtAuthProvider) using this provider as its
-    /// credential adds it to `fetch_timeout` for the deadline of a refresh.
-    /// Defaults to `None`: answers at once, or states no bound.
-    fn time_limit(&self) -> Option<Duration> {
-        None
-    }
-}
-
-impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
-    fn get_token(&self) -> Result<Option<Token>, Error> {
-        (**self).get_token()
-    }
-    fn invalidate(&self, token: &Token) -> bool {
-        (**self).invalidate(token)
-    }
-    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
-        (**self).get_token_until(deadline)
-    }
-    fn time_limit(&self) -> Option<Duration> {
-        (**self).time_limit()
-    }
-}
-
-impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
-    fn get_token(&self) -> Result<Option<Token>, Error> {
-        (**self).get_token()
-    }
-    fn invalidate(&self, token: &Token) -> bool {
-        (**self).invalidate(token)
-    }
-    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
-        (**self).get_token_until(deadline)
-    }
-    fn time_limit(&self) -> Option<Duration> {
-        (**self).time_limit()
-    }
-}
 
 /// Whether `s` looks like a JWT rather than an API key.
 pub(crate) fn looks_like_jwt(s: &str) -> bool {

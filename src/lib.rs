@@ -58,6 +58,12 @@
 //! ABI (a static and a shared library, header `include/tinker_auth.h`), and
 //! `tinker-auth-cli` the `tinker-auth` command-line helper
 //! (`tinker-auth token`, `tinker-auth inspect`).
+//!
+//! The repository's `README.md` is the front door (install, one example per
+//! language, the environment and the errors); its `docs/` folder holds the
+//! guide (`USAGE.md`), the design (`ARCHITECTURE.md`: the lock protocol, the
+//! refresh, pacing and shared-cache rules), what the crate survives
+//! (`RELIABILITY.md`) and what it costs (`PERFORMANCE.md`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -65,6 +71,7 @@
 #![warn(rust_2018_idioms, unreachable_pub)]
 
 mod agent;
+mod auth_provider;
 mod clock;
 mod command;
 mod credential;
@@ -86,11 +93,10 @@ pub use agent::{
     AgentStats, AuthenticatedAgent, AuthenticatedAgentBuilder, DEFAULT_AUTH_HEADER,
     MAX_RESPONSE_BYTES,
 };
+pub use auth_provider::AuthTokenProvider;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::CredentialCmdAuthProvider;
-pub use credential::{
-    resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV,
-};
+pub use credential::{resolve_auth_provider, ApiKeyAuthProvider, API_KEY_ENV, CREDENTIAL_CMD_ENV};
 pub use error::{Error, ErrorKind};
 pub use http::{
     base_url_from_env, BASE_URL_ENV, CF_ACCESS_CLIENT_ID_ENV, CF_ACCESS_CLIENT_SECRET_ENV,
@@ -111,3 +117,8 @@ pub use ureq;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// Compiles the Rust snippets of `docs/USAGE.md` as doctests.
+#[doc = include_str!("../docs/USAGE.md")]
+#[cfg(doctest)]
+pub struct UsageDoctests;

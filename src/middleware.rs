@@ -9,7 +9,7 @@ use ureq::middleware::{Middleware, MiddlewareNext};
 use ureq::{Body, SendBody};
 
 use crate::agent::DEFAULT_AUTH_HEADER;
-use crate::credential::AuthTokenProvider;
+use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
 
 /// A `ureq` middleware that sets the provider's token on every request that

@@ -200,7 +200,7 @@ fn no_secret_in_errors_or_logs() {
     // - ureq-proto's TRACE-level wire dump (target `ureq_proto`) hex-dumps
     //   every byte sent and received, headers and token responses included,
     //   16 bytes a line. No client can redact that: it must stay off in
-    //   production (see the README).
+    //   production (see docs/USAGE.md, "Authenticated requests").
     let ours: Vec<&String> = lines
         .iter()
         .filter(|(target, _)| !target.starts_with("mockito") && !target.starts_with("ureq_proto"))

@@ -123,7 +123,7 @@ fn eight_processes_make_one_providers_exchanges() {
     );
     assert_eq!(rejected, 0);
     assert_eq!(server.protected_401(), 0);
-    // The bound, over the whole run: one provider's rate, not eight.
+    // The host's bound (docs/RELIABILITY.md), over the whole run: one provider's rate, not eight.
     assert!(
         per_lifetime <= 2.5,
         "{per_lifetime:.2} ({steady:.2} after the first lifetime)"

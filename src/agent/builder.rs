@@ -8,8 +8,8 @@ use ureq::http::HeaderName;
 
 use super::retry::RetryPolicy;
 use super::{AuthenticatedAgent, Counters, Inner};
+use crate::auth_provider::AuthTokenProvider;
 use crate::clock::clamp_timeout;
-use crate::credential::AuthTokenProvider;
 use crate::error::Error;
 use crate::http::{bypasses_proxy, default_tls_config, token_url, HeaderOptions, USER_AGENT};
 use crate::redact::redact_url;
@@ -24,7 +24,7 @@ pub struct AuthenticatedAgentBuilder {
     pub(super) policy: RetryPolicy,
     pub(super) timeout: Duration,
     pub(super) allow_insecure_http: bool,
-    // Extra headers (issue 11).
+    // Extra headers.
     pub(super) header_options: HeaderOptions,
 }
 

@@ -11,7 +11,7 @@ use ureq::Body;
 use super::retry::{may_retry, retry_delay};
 use super::send::Outcome;
 use super::{bump, endpoint_name, AuthenticatedAgent};
-use crate::credential::AuthTokenProvider;
+use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
 use crate::http::join_url;
 use crate::jitter;

@@ -13,7 +13,7 @@ use ureq::http::{HeaderName, Method, Response};
 use ureq::Body;
 
 use self::retry::RetryPolicy;
-use crate::credential::AuthTokenProvider;
+use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
 use crate::http::{ExtraHeaders, HeaderOptions};
 use crate::redact::redact_url;

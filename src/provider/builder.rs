@@ -10,8 +10,9 @@ use super::host::Host;
 use super::policy::Timing;
 use super::refresher::Refresher;
 use super::{JwtAuthProvider, Shared};
+use crate::auth_provider::AuthTokenProvider;
 use crate::clock::{clamp_timeout, Clock, ClockSource};
-use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};
+use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider};
 use crate::error::Error;
 use crate::http::{token_url, HeaderOptions};
 use crate::redact::redact_url;
@@ -66,13 +67,13 @@ pub struct JwtAuthProviderBuilder {
     background_refresh: bool,
     allow_insecure_http: bool,
     clock: ClockSource,
-    // Transport options (issue 11): the caller's agent and extra headers.
+    // Transport options: the caller's agent and extra headers.
     agent: Option<ureq::Agent>,
     header_options: HeaderOptions,
     shared_cache: SharedCacheDir,
 }
 
-/// Where providers of this host share their token (issue 12).
+/// Where providers of this host share their token.
 #[derive(Debug, Clone)]
 enum SharedCacheDir {
     Off,
@@ -226,7 +227,7 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    // One host, one token (issue 12).
+    // One host, one token.
 
     /// Shares one token per base URL and credential with every provider, in
     /// any process, that uses the same directory: before an exchange a

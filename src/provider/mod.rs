@@ -46,7 +46,7 @@ pub use state::Stats;
 
 use self::refresher::Refresher;
 use self::state::Shared;
-use crate::credential::AuthTokenProvider;
+use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
 use crate::token::Token;
 

@@ -1,5 +1,5 @@
 //! One JWT per host: a token cache that providers in any number of processes
-//! share through a directory (issue 12, "one host, one token").
+//! share through a directory ("one host, one token").
 //!
 //! Used by the provider (`JwtAuthProviderBuilder::shared_cache_dir`,
 //! `shared_cache(true)` for [`default_dir`]; see `provider/host.rs`) and

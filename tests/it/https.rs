@@ -271,7 +271,7 @@ fn stack_touched_by_an_https_request_with_a_fresh_handshake() {
     // deeper-than-expected path shows up as a number, not an abort.
     let measure_stack_size = 2 * REFRESH_STACK;
 
-    // Plain http, for comparison with the README's 28 KiB.
+    // Plain http, for comparison with the 28 KiB of docs/PERFORMANCE.md.
     let (url, t) = (format!("{}{PING}", server.url()), token.clone());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -21,6 +21,7 @@ mod clock_jumps;
 mod date_vs_iat;
 mod deadlines;
 mod debug_secrets;
+mod docs;
 mod duration_knobs;
 mod fast_path;
 mod faults;

@@ -5,7 +5,7 @@
 //! - [`stand_in`]: a loopback HTTP/1.1 stand-in of the Tinker API;
 //! - [`tls`] and [`connect_proxy`]: an HTTPS front and a CONNECT proxy on loopback;
 //! - [`probe`] and [`stack`]: providers wired to a stand-in, thread and stack probes;
-//! - [`measure`]: the bench measurements behind the README's performance table;
+//! - [`measure`]: the bench measurements behind docs/PERFORMANCE.md;
 //! - at the top: JWT minting, a mockito token endpoint that counts its hits, a
 //!   gate to hold a response, clocks.
 #![warn(missing_docs)]
@@ -13,6 +13,7 @@
 pub mod connect_proxy;
 mod conns;
 pub mod measure;
+mod pki;
 pub mod probe;
 pub mod stack;
 pub mod stand_in;

@@ -5,7 +5,7 @@
 //! mapping are resident before and after it. A stack page becomes resident
 //! when first touched and stays so, so the figure after the closure is the
 //! thread's high-water mark (page granular). This is the same measure as
-//! `benches/support/measure.rs::stack_mapping` (which gave the README's
+//! `measure::stack_mapping` (which gave docs/PERFORMANCE.md's
 //! "28 KiB touched" for loopback http), taken without `unsafe` and without
 //! stopping the thread in a syscall: the thread reports the address of one of
 //! its own locals, and the mapping holding that address is its stack.

@@ -130,6 +130,49 @@ fn base64url_matches_rfc4648_vectors() {
     assert!(b64url_decode("Zm+v").is_none());
 }
 
+/// The same bytes with the unused low bits of the last character set: a
+/// padding-equivalent spelling a lax decoder maps to the same bytes.
+fn non_canonical(encoded: &str) -> Vec<String> {
+    const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let unused_bits = match encoded.len() % 4 {
+        2 => 4,
+        3 => 2,
+        _ => return Vec::new(),
+    };
+    let (head, last) = encoded.split_at(encoded.len() - 1);
+    let value = ALPHABET.find(last).unwrap();
+    (1..1usize << unused_bits)
+        .map(|low| format!("{head}{}", &ALPHABET[value ^ low..=value ^ low]))
+        .collect()
+}
+
+#[test]
+fn base64url_decoding_rejects_non_canonical_trailing_bits() {
+    // "f" is "Zg": "Zh".."Zv" only set bits no byte uses.
+    for encoded in ["Zg", "Zm8", "-_8"] {
+        for spelling in non_canonical(encoded) {
+            assert_eq!(b64url_decode(&spelling), None, "{spelling}");
+        }
+    }
+    // A signature spelled with other padding bits is not the signature: the
+    // verifier, and so the protected endpoints, refuse it.
+    let s = StandIn::start();
+    let jwt = s.mint(Duration::from_secs(60));
+    assert!(verify_hs256(&jwt, &s.secret()).is_some());
+    let (signing_input, signature) = jwt.rsplit_once('.').unwrap();
+    let spellings = non_canonical(signature);
+    assert_eq!(
+        spellings.len(),
+        3,
+        "a 32-byte signature leaves 2 unused bits"
+    );
+    for spelling in spellings {
+        let tampered = format!("{signing_input}.{spelling}");
+        assert_eq!(verify_hs256(&tampered, &s.secret()), None, "{spelling}");
+        assert_invalid_jwt(get_protected(&agent(), &s, &tampered));
+    }
+}
+
 #[test]
 fn verifies_the_well_known_jwt_io_example() {
     let jwt = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
@@ -263,10 +306,11 @@ fn protected_endpoint_rejects_expired_tampered_and_missing_tokens() {
     assert_invalid_jwt(get_protected(&agent, &s, &s.mint_expired()));
 
     let jwt = s.mint(Duration::from_secs(60));
-    // Flip one signature character.
-    let mut tampered_sig = jwt.clone();
-    let last = tampered_sig.pop().unwrap();
-    tampered_sig.push(if last == 'A' { 'B' } else { 'A' });
+    // Flip one bit of the signature itself (not a padding bit of its text).
+    let (signing_input, signature) = jwt.rsplit_once('.').unwrap();
+    let mut sig = b64url_decode(signature).unwrap();
+    sig[0] ^= 1;
+    let tampered_sig = format!("{signing_input}.{}", b64url_encode(&sig));
     assert_invalid_jwt(get_protected(&agent, &s, &tampered_sig));
 
     // Swap in a payload with a later expiry, keeping the old signature.

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tinker_auth::Error;
 
-use crate::c_str::{c_message, write_c_string};
+use crate::c_out::{c_message, write_c_string};
 
 /// Success.
 pub const TINKER_AUTH_OK: i32 = 0;

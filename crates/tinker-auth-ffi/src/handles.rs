@@ -10,7 +10,8 @@ use std::sync::Arc;
 use parking_lot::{const_mutex, Mutex};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider, Token};
 
-use crate::c_str::{c_str, required_c_str, write_c_string};
+use crate::c_out::write_c_string;
+use crate::c_str::{c_str, required_c_str};
 use crate::codes::{
     error_struct, guarded, set_error, Failure, TinkerAuthError, TINKER_AUTH_ERR_BUFFER_TOO_SMALL,
     TINKER_AUTH_ERR_INVALID_HANDLE, TINKER_AUTH_ERR_NULL_POINTER, TINKER_AUTH_ERR_UNAVAILABLE,

@@ -40,6 +40,7 @@
 
 // Every `unsafe` block of the crate is in these modules, each with a
 // `// SAFETY:` comment (enforced by `clippy::undocumented_unsafe_blocks`).
+mod c_out;
 mod c_str;
 mod codes;
 mod handles;

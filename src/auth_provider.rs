@@ -1,0 +1,91 @@
+//! The provider trait: what the request layer and the JWT provider ask of
+//! anything that supplies a token. It depends on nothing but the token and
+//! error types, so every provider (a key, a command, the JWT provider) can
+//! implement it without importing the others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::token::Token;
+
+/// Something that supplies the value for the `X-API-Key` header.
+///
+/// Implemented by [`ApiKeyAuthProvider`](crate::ApiKeyAuthProvider) and
+/// [`CredentialCmdAuthProvider`](crate::CredentialCmdAuthProvider)
+/// (long-lived credentials) and by [`JwtAuthProvider`](crate::JwtAuthProvider)
+/// (a short-lived JWT kept fresh). Implementations must be cheap to call from
+/// many threads at once.
+pub trait AuthTokenProvider: Send + Sync {
+    /// The token to send now, or `None` when the provider has none to offer.
+    ///
+    /// # Errors
+    /// Whatever kept the provider from producing a usable token.
+    fn get_token(&self) -> Result<Option<Token>, Error>;
+
+    /// Reports that the server rejected `token` (a `401`), so that the next
+    /// [`get_token`](Self::get_token) does not hand it out again.
+    ///
+    /// Returns `true` when the provider can supply a different token, making a
+    /// retry worthwhile. The default, for providers that cannot refresh (a
+    /// plain API key), returns `false`: the rejection is final.
+    fn invalidate(&self, token: &Token) -> bool {
+        let _ = token;
+        false
+    }
+
+    /// [`get_token`](Self::get_token), returning by `deadline` (or soon after
+    /// it). [`AuthenticatedAgent`](crate::AuthenticatedAgent) calls this with
+    /// its request deadline, so that waiting for a token counts against it.
+    ///
+    /// The default calls `get_token`, which suits providers that answer at
+    /// once (an API key); a provider that may block (a refresh, a command)
+    /// should override it. [`JwtAuthProvider`](crate::JwtAuthProvider) does.
+    ///
+    /// # Errors
+    /// As `get_token`, and whatever the provider reports when the deadline
+    /// comes first.
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        let _ = deadline;
+        self.get_token()
+    }
+
+    /// The longest a [`get_token`](Self::get_token) call can take, when the
+    /// provider bounds it (a credential command's timeout). A
+    /// [`JwtAuthProvider`](crate::JwtAuthProvider) using this provider as its
+    /// credential adds it to `fetch_timeout` for the deadline of a refresh.
+    /// Defaults to `None`: answers at once, or states no bound.
+    fn time_limit(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
+    fn get_token(&self) -> Result<Option<Token>, Error> {
+        (**self).get_token()
+    }
+    fn invalidate(&self, token: &Token) -> bool {
+        (**self).invalidate(token)
+    }
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        (**self).get_token_until(deadline)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        (**self).time_limit()
+    }
+}
+
+impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
+    fn get_token(&self) -> Result<Option<Token>, Error> {
+        (**self).get_token()
+    }
+    fn invalidate(&self, token: &Token) -> bool {
+        (**self).invalidate(token)
+    }
+    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+        (**self).get_token_until(deadline)
+    }
+    fn time_limit(&self) -> Option<Duration> {
+        (**self).time_limit()
+    }
+}
