@@ -190,6 +190,7 @@ impl StandIn {
             skew_secs: AtomicI64::new(cfg.skew_secs),
             date_skew_secs: AtomicI64::new(0),
             fail_every: AtomicU64::new(0),
+            reject_tokens: AtomicBool::new(false),
             last_token: Mutex::new(None),
             next_jti: AtomicU64::new(1),
             stop: AtomicBool::new(false),
@@ -262,6 +263,14 @@ impl StandIn {
     /// fail with `503` and `Retry-After: 0`; `0` turns this off.
     pub fn set_protected_fail_every(&self, n: u64) {
         self.shared.fail_every.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the protected endpoints answer `401` to every token, fresh ones
+    /// included (access revoked, or the API and the token endpoint
+    /// disagreeing on the signing key), while the token endpoint keeps
+    /// minting; `false` turns this off.
+    pub fn set_reject_tokens(&self, reject: bool) {
+        self.shared.reject_tokens.store(reject, Ordering::SeqCst);
     }
 
     /// The server's clock: Unix seconds plus skew.
@@ -496,6 +505,9 @@ struct Shared {
     /// Offset of the `Date` header from the server's clock (a proxy's own clock).
     date_skew_secs: AtomicI64,
     fail_every: AtomicU64,
+    /// Every token is rejected on the protected endpoints (see
+    /// [`StandIn::set_reject_tokens`]).
+    reject_tokens: AtomicBool,
     /// Token of the last healthy exchange, for [`Mode::SameToken`].
     last_token: Mutex<Option<String>>,
     next_jti: AtomicU64,
@@ -730,8 +742,10 @@ impl Shared {
         if every > 0 && n.is_multiple_of(every) {
             return Response::detail(503, "service unavailable").header("Retry-After", "0");
         }
+        let rejecting = self.reject_tokens.load(Ordering::SeqCst);
         let claims = req
             .header("x-api-key")
+            .filter(|_| !rejecting)
             .and_then(|jwt| verify_hs256(jwt, &self.secret))
             .filter(|claims| match claims.get("exp") {
                 // A JWT without `exp` does not expire (RFC 7519).
