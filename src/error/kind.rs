@@ -39,7 +39,9 @@ pub enum ErrorKind {
     /// A 2xx answer whose body cannot be used (not JSON, no JWT, too large,
     /// a token no fresher than the one held).
     BadResponse,
-    /// An API request's token was rejected (401) and a fresh one did not help.
+    /// An API request's token was rejected (401) and a fresh one did not
+    /// help, or the API keeps rejecting fresh tokens and the provider is
+    /// backing off.
     Authentication,
     /// The operating system refused a resource (a thread).
     Runtime,

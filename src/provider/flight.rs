@@ -127,6 +127,12 @@ impl Shared {
                         });
                         return self.fallback(&mut st, now, cause);
                     }
+                    // Backing off after rejected tokens: no waiting for an
+                    // exchange that cannot help.
+                    if decide::backing_off(st.rejected) {
+                        let cause = self.tokens_rejected(&st);
+                        return self.fallback(&mut st, now, cause);
+                    }
                     // Paced after a productive exchange (its token rejected or
                     // aged within a second of receipt): serve the token while
                     // usable, else wait out the gap.
@@ -284,6 +290,9 @@ impl Shared {
         }
         match result {
             Ok(fetched) => {
+                // The token held was not rejected soon: a streak of rejected
+                // tokens is over (see `decide::outlived_probation`).
+                self.end_streak_if_proven(st, now);
                 let held = st.current.as_ref().map(|c| Held {
                     exp: c.token.expires_at(),
                     usable: c.schedule.usable(c.now(now, self.clock.instant())),
@@ -322,7 +331,7 @@ impl Shared {
                 let draw = if adopted {
                     Draw::Routine
                 } else {
-                    self.draw_for(trigger, st.failures, st.current.is_some())
+                    self.draw_for(trigger, st.failures.max(st.rejected), st.current.is_some())
                 };
                 let schedule = Schedule::new(
                     times,
@@ -344,6 +353,7 @@ impl Shared {
                 if decision.take == Take::Received {
                     let token = Token::from_parts(jwt, times);
                     self.set_current(st, token, schedule, received_mono);
+                    st.ours = !adopted;
                 }
                 st.outcome = Ok(());
                 if let Some(reason) = decision.progress.reason() {
