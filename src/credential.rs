@@ -40,7 +40,7 @@ pub trait AuthTokenProvider: Send + Sync {
 
     /// Reports that the server accepted `token` (a 2xx), so that a provider
     /// backing off after rejected tokens (see
-    /// [`Error::TokensRejected`](crate::Error::TokensRejected)) knows the
+    /// [`Error::TokensRejected`]) knows the
     /// back-off is over. [`AuthenticatedAgent`](crate::AuthenticatedAgent)
     /// and [`AuthMiddleware`](crate::AuthMiddleware) call it on every 2xx, so
     /// it must be cheap. The default does nothing.

@@ -4,8 +4,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::decide::{self, Rejection};
 use super::policy::{Draw, Schedule, CLOCK_RESOLUTION};
+use super::rejected::{self, Rejection};
 use super::state::{Shared, Trigger, Want};
 use super::thread_cache::{self, Slot};
 use crate::error::Error;
@@ -114,7 +114,7 @@ impl Shared {
     }
 
     /// Marks `rejected` unusable if it is still the current token, and judges
-    /// the rejection (see [`decide::rejection`]): a token from this
+    /// the rejection (see [`rejected::rejection`]): a token from this
     /// provider's exchange rejected within its probation makes that exchange
     /// unproductive, so the pacing backs off, and from the second such token
     /// in a row callers are told so at once (see [`Error::TokensRejected`])
@@ -130,7 +130,7 @@ impl Shared {
             Schedule::dead(c.schedule.received),
             c.received_mono,
         );
-        let judged = self.reported(&st, wall).map(|t| decide::rejection(&t));
+        let judged = self.reported(&st, wall).map(|t| rejected::rejection(&t));
         match judged {
             Some(Rejection::Soon) => {
                 st.rejected = st.rejected.saturating_add(1);

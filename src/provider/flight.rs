@@ -13,6 +13,7 @@ use super::policy::{
     background_sleep, estimate_offset, flight_deadline, Draw, Schedule, CLOCK_RESOLUTION,
 };
 use super::refresher;
+use super::rejected;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
 use crate::error::Error;
 use crate::fork::Origin;
@@ -129,7 +130,7 @@ impl Shared {
                     }
                     // Backing off after rejected tokens: no waiting for an
                     // exchange that cannot help.
-                    if decide::backing_off(st.rejected) {
+                    if rejected::backing_off(st.rejected) {
                         let cause = self.tokens_rejected(&st);
                         return self.fallback(&mut st, now, cause);
                     }
@@ -291,7 +292,7 @@ impl Shared {
         match result {
             Ok(fetched) => {
                 // The token held was not rejected soon: a streak of rejected
-                // tokens is over (see `decide::outlived_probation`).
+                // tokens is over (see `rejected::outlived_probation`).
                 self.end_streak_if_proven(st, now);
                 let held = st.current.as_ref().map(|c| Held {
                     exp: c.token.expires_at(),

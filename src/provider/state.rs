@@ -7,10 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::decide::{self, Fallback, Reported, Settle};
+use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
 use super::host::Host;
 use super::policy::{age_floor, pacing, shift, Pacing, Schedule, Timing};
+use super::rejected::{self, Reported};
 use super::thread_cache::next_id;
 use crate::clock::ClockSource;
 use crate::credential::AuthTokenProvider;
@@ -102,7 +103,7 @@ pub(super) struct State {
     /// `rejected > 0`).
     pub(super) cause: Option<Error>,
     /// Consecutive exchanges whose token the API rejected soon after
-    /// receipt (see [`decide::rejection`]); the pacing backs off on it as on
+    /// receipt (see [`rejected::rejection`]); the pacing backs off on it as on
     /// `failures`. Zero once a token is accepted or outlives its probation.
     pub(super) rejected: u32,
     /// The current token came from this provider's own exchange (not a
@@ -242,15 +243,15 @@ impl Shared {
     }
 
     /// Recomputes the pacing gap after the last fetch (which keeps its end)
-    /// from the streaks (see [`decide::pace`]).
+    /// from the streaks (see [`rejected::pace`]).
     pub(super) fn repace(&self, st: &mut State) {
         let r = jitter::unit();
-        st.pace = decide::pace(st.failures, st.rejected, self.timing.retry_delay, r);
+        st.pace = rejected::pace(st.failures, st.rejected, self.timing.retry_delay, r);
         self.rejecting.store(st.rejected > 0, Ordering::Relaxed);
     }
 
     /// The current token as a rejection would be judged now (see
-    /// [`decide::rejection`]); `None` without one.
+    /// [`rejected::rejection`]); `None` without one.
     pub(super) fn reported(&self, st: &State, wall: SystemTime) -> Option<Reported> {
         let c = st.current.as_ref()?;
         let mono = self.clock.instant();
@@ -261,7 +262,7 @@ impl Shared {
             iat: c.token.issued_at(),
         };
         let since_receipt = mono.saturating_duration_since(c.received_mono);
-        let (age, lifetime) = decide::age_and_lifetime(
+        let (age, lifetime) = rejected::age_and_lifetime(
             times,
             shift(c.schedule.received, st.offset),
             shift(now, st.offset),
@@ -283,7 +284,7 @@ impl Shared {
         }
         if self
             .reported(st, wall)
-            .is_some_and(|t| decide::outlived_probation(&t))
+            .is_some_and(|t| rejected::outlived_probation(&t))
         {
             self.end_streak(st);
         }

@@ -237,3 +237,46 @@ fn a_seeded_token_rejected_at_once_is_no_reason_to_back_off() {
     assert!(!fresh.same_as(&seeded));
     assert_eq!(ts.hits(), 1);
 }
+
+#[test]
+fn through_auth_middleware_rejections_back_off_and_a_2xx_ends_it() {
+    let clock = ManualClock::new(SystemTime::now());
+    let reject = Arc::new(AtomicBool::new(true));
+    let ts = servers(&clock, &reject);
+    let provider = Arc::new(ts.builder().clock(Arc::new(clock.clone())).build().unwrap());
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .middleware(tinker_auth::AuthMiddleware::new(provider.clone()))
+        .build()
+        .into();
+    let url = format!("{}{PATH}", ts.url());
+    let send = |agent: &ureq::Agent| {
+        let (agent, url) = (agent.clone(), url.clone());
+        within(move || agent.get(&url).call().map(|r| r.status().as_u16()))
+    };
+    // The build's token, then its replacement: both rejected.
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(send(&agent).unwrap(), 401);
+    assert_eq!(send(&agent).unwrap(), 401);
+    assert_eq!(ts.hits(), 2);
+    // Backing off: the next request is not sent, the provider's error says why.
+    match send(&agent) {
+        Err(ureq::Error::Other(e)) => {
+            let e = e.downcast_ref::<Error>().expect("the crate's error");
+            assert!(matches!(e, Error::TokensRejected { .. }), "{e}");
+        }
+        other => panic!("expected the back-off error, got {other:?}"),
+    }
+    // The API recovers; after the 2-2.5 s step a new token is accepted.
+    reject.store(false, Ordering::SeqCst);
+    clock.advance(Duration::from_millis(2600));
+    assert_eq!(send(&agent).unwrap(), 200);
+    assert_eq!(ts.hits(), 3);
+    // The 2xx ended the streak: a rejection now is the first of a new one,
+    // replaced after the usual gap instead of failing at once.
+    let token = provider.token().unwrap();
+    provider.invalidate(&token);
+    clock.advance(Duration::from_millis(1300));
+    let p = Arc::clone(&provider);
+    within(move || p.token()).expect("the first of a new streak is replaced");
+}
