@@ -34,6 +34,16 @@ pub trait AuthTokenProvider: Send + Sync {
         false
     }
 
+    /// Reports that the server accepted `token` (a 2xx), so that a provider
+    /// backing off after rejected tokens (see
+    /// [`Error::TokensRejected`]) knows the
+    /// back-off is over. [`AuthenticatedAgent`](crate::AuthenticatedAgent)
+    /// and [`AuthMiddleware`](crate::AuthMiddleware) call it on every 2xx, so
+    /// it must be cheap. The default does nothing.
+    fn accepted(&self, token: &Token) {
+        let _ = token;
+    }
+
     /// [`get_token`](Self::get_token), returning by `deadline` (or soon after
     /// it). [`AuthenticatedAgent`](crate::AuthenticatedAgent) calls this with
     /// its request deadline, so that waiting for a token counts against it.
@@ -67,6 +77,9 @@ impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
     fn invalidate(&self, token: &Token) -> bool {
         (**self).invalidate(token)
     }
+    fn accepted(&self, token: &Token) {
+        (**self).accepted(token)
+    }
     fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
         (**self).get_token_until(deadline)
     }
@@ -81,6 +94,9 @@ impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
     }
     fn invalidate(&self, token: &Token) -> bool {
         (**self).invalidate(token)
+    }
+    fn accepted(&self, token: &Token) {
+        (**self).accepted(token)
     }
     fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
         (**self).get_token_until(deadline)

@@ -24,7 +24,7 @@ use crate::error::Error;
 /// or as `ureq::Error::StatusCode(401)` when the agent turns statuses into
 /// errors) is report the token to [`AuthTokenProvider::invalidate`], so that
 /// the caller's *next* request carries a fresh token, and hand the `401` back
-/// unchanged. Callers who want the re-send done for them, and retries with
+/// unchanged. A 2xx is reported to [`AuthTokenProvider::accepted`]. Callers who want the re-send done for them, and retries with
 /// backoff, use [`AuthenticatedAgent`](crate::AuthenticatedAgent).
 ///
 /// A provider error fails the request with `ureq::Error::Other` wrapping the
@@ -95,9 +95,12 @@ impl Middleware for AuthMiddleware {
             Err(ureq::Error::StatusCode(401)) => true,
             Err(_) => false,
         };
-        if let (true, Some(t)) = (rejected, &token) {
-            if self.provider.invalidate(t) {
+        let accepted = matches!(&result, Ok(resp) if resp.status().is_success());
+        if let Some(t) = &token {
+            if rejected && self.provider.invalidate(t) {
                 log::debug!("token rejected (401); the next request will carry a fresh one");
+            } else if accepted {
+                self.provider.accepted(t);
             }
         }
         result

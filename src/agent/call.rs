@@ -89,7 +89,12 @@ impl AuthenticatedAgent {
             sent += 1;
             bump(&inner.counters.attempts);
             match self.attempt(method, url, endpoint, body, token.as_ref(), timeout) {
-                Outcome::Success(resp, timeout) => return Ok((resp, timeout, reauthenticated)),
+                Outcome::Success(resp, timeout) => {
+                    if let Some(t) = &token {
+                        inner.provider.accepted(t);
+                    }
+                    return Ok((resp, timeout, reauthenticated));
+                }
                 Outcome::Fatal(e) => return Err(e),
                 Outcome::Unauthorized { detail } => {
                     bump(&inner.counters.unauthorized);

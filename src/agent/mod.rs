@@ -86,7 +86,12 @@ fn bump(c: &AtomicU64) {
 ///   provider that cannot refresh (a plain API key), gives
 ///   [`Error::Authentication`]. A [`JwtAuthProvider`](crate::JwtAuthProvider)
 ///   refreshes only if the rejected token is still its current one, so any
-///   number of threads rejected with one token cost one exchange.
+///   number of threads rejected with one token cost one exchange. When the
+///   API rejects even fresh tokens, the provider backs off its exchanges and
+///   the request fails at once with [`Error::TokensRejected`] (an
+///   [`ErrorKind::Authentication`](crate::ErrorKind::Authentication) error);
+///   every 2xx is reported to [`AuthTokenProvider::accepted`], which ends
+///   that back-off.
 ///
 /// Cloning is cheap (an [`Arc`]) and one agent serves many threads at once.
 /// Retries are logged at debug level. Errors and log lines name the endpoint

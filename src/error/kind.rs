@@ -39,7 +39,9 @@ pub enum ErrorKind {
     /// A 2xx answer whose body cannot be used (not JSON, no JWT, too large,
     /// a token no fresher than the one held).
     BadResponse,
-    /// An API request's token was rejected (401) and a fresh one did not help.
+    /// An API request's token was rejected (401) and a fresh one did not
+    /// help, or the API keeps rejecting fresh tokens and the provider is
+    /// backing off.
     Authentication,
     /// The operating system refused a resource (a thread).
     Runtime,
@@ -144,6 +146,8 @@ impl ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use std::time::Duration;
 
     #[test]
     fn every_kind_has_one_row() {
@@ -198,5 +202,34 @@ mod tests {
         for s in [400, 402, 404, 410, 422, 300, 600] {
             assert_eq!(ErrorKind::of_status(s), ErrorKind::RequestRejected, "{s}");
         }
+    }
+
+    #[test]
+    fn the_back_off_after_rejected_tokens_says_so_and_maps_like_a_401() {
+        let e = Error::TokensRejected {
+            in_a_row: 3,
+            retry_in: Duration::from_millis(4500),
+        };
+        assert_eq!(
+            e.to_string(),
+            "token refresh: the api is rejecting fresh tokens (3 in a row, each soon after its \
+             exchange); backing off, next exchange in 4.5s"
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        assert!(!e.is_transient());
+        // One table: the C code and the CLI exit status of a rejected request.
+        let auth = Error::Authentication {
+            endpoint: "GET /x".into(),
+            detail: None,
+        };
+        assert_eq!(e.kind(), auth.kind());
+        assert_eq!(e.kind().code(), -7);
+        assert_eq!(e.kind().exit_code(), 3);
+        // Expired never wraps it (see the provider's fallback), but if it did
+        // the kind would follow.
+        let wrapped = Error::Expired {
+            cause: std::sync::Arc::new(e),
+        };
+        assert_eq!(wrapped.kind(), ErrorKind::Authentication);
     }
 }

@@ -137,6 +137,16 @@ pub enum Error {
         /// The server's `detail`, when its body was JSON carrying one.
         detail: Option<String>,
     },
+    /// The API keeps rejecting (401) tokens soon after the provider
+    /// exchanged for them, and the provider is backing off its exchanges:
+    /// a request that would wait for the next one fails at once instead.
+    /// Ends when a token is accepted, or outlives its probation unrejected.
+    TokensRejected {
+        /// Exchanges in a row whose token was rejected soon after receipt.
+        in_a_row: u32,
+        /// Time until the next exchange may start.
+        retry_in: Duration,
+    },
     /// An API request failed in transit: connection refused, reset, TLS, ...
     RequestTransport {
         /// Method and path of the request (no query).
@@ -208,7 +218,9 @@ impl Error {
                 ErrorKind::of_status(*status)
             }
             Error::BadResponse { .. } | Error::ResponseBody { .. } => ErrorKind::BadResponse,
-            Error::Authentication { .. } => ErrorKind::Authentication,
+            Error::Authentication { .. } | Error::TokensRejected { .. } => {
+                ErrorKind::Authentication
+            }
             Error::Runtime { .. } => ErrorKind::Runtime,
             Error::Panicked { .. } => ErrorKind::Panicked,
             Error::Expired { cause } => cause.kind(),
@@ -321,6 +333,11 @@ impl fmt::Display for Error {
                 f,
                 "request {endpoint}: authentication failed (401){}",
                 detail_suffix(detail)
+            ),
+            Error::TokensRejected { in_a_row, retry_in } => write!(
+                f,
+                "token refresh: the api is rejecting fresh tokens ({in_a_row} in a row, each soon \
+                 after its exchange); backing off, next exchange in {retry_in:.1?}"
             ),
             Error::RequestTransport { endpoint, source } => {
                 write!(f, "request {endpoint}: {source}")

@@ -142,6 +142,13 @@ fn every_variant() -> Vec<(Error, ErrorKind)> {
             ErrorKind::Authentication,
         ),
         (
+            Error::TokensRejected {
+                in_a_row: 3,
+                retry_in: secs,
+            },
+            ErrorKind::Authentication,
+        ),
+        (
             Error::RequestTransport {
                 endpoint: ep(),
                 source: Arc::new(ureq::Error::HostNotFound),
@@ -222,6 +229,7 @@ fn variants_are_all_listed() {
             Error::Expired { .. } => "Expired",
             Error::RequestStatus { .. } => "RequestStatus",
             Error::Authentication { .. } => "Authentication",
+            Error::TokensRejected { .. } => "TokensRejected",
             Error::RequestTransport { .. } => "RequestTransport",
             Error::RequestTimeout { .. } => "RequestTimeout",
             Error::RequestBody { .. } => "RequestBody",
@@ -231,7 +239,7 @@ fn variants_are_all_listed() {
         };
         seen.insert(name);
     }
-    assert_eq!(seen.len(), 25, "every variant is constructed: {seen:?}");
+    assert_eq!(seen.len(), 26, "every variant is constructed: {seen:?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::policy::{Draw, Schedule, CLOCK_RESOLUTION};
+use super::rejected::{self, Rejection};
 use super::state::{Shared, Trigger, Want};
 use super::thread_cache::{self, Slot};
 use crate::error::Error;
@@ -38,6 +39,7 @@ impl Shared {
                 let token = Token::from_parts(jwt, times);
                 let received_mono = self.clock.instant();
                 self.set_current(&mut st, token, schedule, received_mono);
+                st.ours = false;
             }
             Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
         }
@@ -111,8 +113,14 @@ impl Shared {
         self.refresh(st, Want::Fresh, Trigger::OnDemand, deadline)
     }
 
-    /// Marks `rejected` unusable if it is still the current token.
+    /// Marks `rejected` unusable if it is still the current token, and judges
+    /// the rejection (see [`rejected::rejection`]): a token from this
+    /// provider's exchange rejected within its probation makes that exchange
+    /// unproductive, so the pacing backs off, and from the second such token
+    /// in a row callers are told so at once (see [`Error::TokensRejected`])
+    /// until the next exchange may start.
     pub(crate) fn invalidate(&self, rejected: &Token) {
+        let wall = self.clock.now();
         let mut st = self.state.lock();
         let Some(c) = st.current.as_ref().filter(|c| c.token.same_as(rejected)) else {
             return;
@@ -122,6 +130,33 @@ impl Shared {
             Schedule::dead(c.schedule.received),
             c.received_mono,
         );
+        let judged = self.reported(&st, wall).map(|t| rejected::rejection(&t));
+        match judged {
+            Some(Rejection::Soon) => {
+                st.rejected = st.rejected.saturating_add(1);
+                // The gap runs from the end of the exchange that brought it.
+                self.repace(&mut st);
+                let cause = self.tokens_rejected(&st);
+                log::debug!("{cause}");
+                st.cause = Some(cause);
+            }
+            Some(Rejection::Late) if st.rejected > 0 => self.end_streak(&mut st),
+            _ => {}
+        }
         self.set_current(&mut st, token, schedule, received_mono);
+    }
+
+    /// Reports that the API accepted `token`: one accepted request ends a
+    /// streak of rejected tokens. An atomic load while there is none.
+    pub(crate) fn accepted(&self, token: &Token) {
+        if !self.rejecting.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut st = self.state.lock();
+        let current = st.current.as_ref().is_some_and(|c| c.token.same_as(token));
+        if current && st.rejected > 0 {
+            log::debug!("a token was accepted again; the back-off after rejected tokens ends");
+            self.end_streak(&mut st);
+        }
     }
 }

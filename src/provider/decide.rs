@@ -110,11 +110,20 @@ pub(super) enum Fallback {
 
 /// After a failed (or skipped) refresh: the cached token while the server
 /// still accepts it, else the cause (wrapped in `Expired` when a token is
-/// held). A rejected credential is reported at once. `held_usable` is `None`
-/// without a token.
+/// held). A rejected credential is reported at once, and so is the back-off
+/// after fresh tokens were rejected unless a token not rejected is held.
+/// `held_usable` is `None` without a token.
 pub(super) fn fallback(cause: &Error, held_usable: Option<bool>) -> Fallback {
     if matches!(cause, Error::CredentialRejected { .. }) {
         return Fallback::Fail;
+    }
+    // Fresh tokens are being rejected: a token not (yet) rejected is served,
+    // else the cause at once, never as an expiry.
+    if matches!(cause, Error::TokensRejected { .. }) {
+        return match held_usable {
+            Some(true) => Fallback::ServeCached,
+            _ => Fallback::Fail,
+        };
     }
     match held_usable {
         Some(true) => Fallback::ServeCached,
@@ -258,6 +267,17 @@ mod tests {
             cause: Arc::new(rejected),
         };
         assert_eq!(fallback(&wrapped, Some(true)), Fallback::ServeCached);
+    }
+
+    #[test]
+    fn the_back_off_is_reported_at_once_unless_a_token_not_rejected_is_held() {
+        let backing_off = Error::TokensRejected {
+            in_a_row: 2,
+            retry_in: s(2),
+        };
+        assert_eq!(fallback(&backing_off, Some(true)), Fallback::ServeCached);
+        assert_eq!(fallback(&backing_off, Some(false)), Fallback::Fail);
+        assert_eq!(fallback(&backing_off, None), Fallback::Fail);
     }
 
     #[test]

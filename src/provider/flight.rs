@@ -13,6 +13,7 @@ use super::policy::{
     background_sleep, estimate_offset, flight_deadline, Draw, Schedule, CLOCK_RESOLUTION,
 };
 use super::refresher;
+use super::rejected;
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
 use crate::error::Error;
 use crate::fork::Origin;
@@ -125,6 +126,12 @@ impl Shared {
                         let cause = st.cause.clone().unwrap_or(Error::BadResponse {
                             reason: "token endpoint is cooling down".into(),
                         });
+                        return self.fallback(&mut st, now, cause);
+                    }
+                    // Backing off after rejected tokens: no waiting for an
+                    // exchange that cannot help.
+                    if rejected::backing_off(st.rejected) {
+                        let cause = self.tokens_rejected(&st);
                         return self.fallback(&mut st, now, cause);
                     }
                     // Paced after a productive exchange (its token rejected or
@@ -284,6 +291,9 @@ impl Shared {
         }
         match result {
             Ok(fetched) => {
+                // The token held was not rejected soon: a streak of rejected
+                // tokens is over (see `rejected::outlived_probation`).
+                self.end_streak_if_proven(st, now);
                 let held = st.current.as_ref().map(|c| Held {
                     exp: c.token.expires_at(),
                     usable: c.schedule.usable(c.now(now, self.clock.instant())),
@@ -322,7 +332,7 @@ impl Shared {
                 let draw = if adopted {
                     Draw::Routine
                 } else {
-                    self.draw_for(trigger, st.failures, st.current.is_some())
+                    self.draw_for(trigger, st.failures.max(st.rejected), st.current.is_some())
                 };
                 let schedule = Schedule::new(
                     times,
@@ -344,6 +354,7 @@ impl Shared {
                 if decision.take == Take::Received {
                     let token = Token::from_parts(jwt, times);
                     self.set_current(st, token, schedule, received_mono);
+                    st.ours = !adopted;
                 }
                 st.outcome = Ok(());
                 if let Some(reason) = decision.progress.reason() {

@@ -34,6 +34,7 @@ mod flight;
 mod host;
 mod policy;
 mod refresher;
+mod rejected;
 mod state;
 mod thread_cache;
 
@@ -195,9 +196,25 @@ impl AuthTokenProvider for JwtAuthProvider {
 
     /// Marks `token` unusable if it is still the current one, so that the next
     /// `get_token` refreshes (once, however many threads report it).
+    ///
+    /// A token this provider exchanged for, rejected within its probation
+    /// (a quarter of its lifetime, at most 60 s, after receipt), makes that
+    /// exchange unproductive: the pacing backs off (doubling from 1 s to
+    /// `retry_delay`, jittered upward by up to a quarter). The first such
+    /// token is replaced after the usual one-second gap; from the second in
+    /// a row, until the next exchange may start, `get_token` fails at once
+    /// with [`Error::TokensRejected`] instead of waiting. A
+    /// token accepted ([`accepted`](AuthTokenProvider::accepted)) or
+    /// outliving its probation unrejected ends the back-off.
     fn invalidate(&self, token: &Token) -> bool {
         self.shared.invalidate(token);
         true
+    }
+
+    /// Ends the back-off after rejected tokens if `token` is the current one
+    /// (see [`Error::TokensRejected`]); one atomic load otherwise.
+    fn accepted(&self, token: &Token) {
+        self.shared.accepted(token);
     }
 }
 

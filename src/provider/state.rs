@@ -1,7 +1,7 @@
 //! The provider's mutable state, the shared core that holds it, and what a
 //! caller gets once a refresh is settled.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,7 +10,8 @@ use parking_lot::{Condvar, Mutex};
 use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
 use super::host::Host;
-use super::policy::{age_floor, pacing, Pacing, Schedule, Timing};
+use super::policy::{age_floor, pacing, shift, Pacing, Schedule, Timing};
+use super::rejected::{self, Reported};
 use super::thread_cache::next_id;
 use crate::auth_provider::AuthTokenProvider;
 use crate::clock::ClockSource;
@@ -98,8 +99,16 @@ pub(super) struct State {
     /// When the last fetch ended, and the gaps [`pacing`] set after it.
     pub(super) last_end: Option<Instant>,
     pub(super) pace: Pacing,
-    /// Why the last fetch was not productive, while `failures > 0`.
+    /// Why the last fetch was not productive, while `failures > 0` (or
+    /// `rejected > 0`).
     pub(super) cause: Option<Error>,
+    /// Consecutive exchanges whose token the API rejected soon after
+    /// receipt (see [`rejected::rejection`]); the pacing backs off on it as on
+    /// `failures`. Zero once a token is accepted or outlives its probation.
+    pub(super) rejected: u32,
+    /// The current token came from this provider's own exchange (not a
+    /// seed, nor the shared cache): only such a token's rejection is judged.
+    pub(super) ours: bool,
     pub(super) last_warning: Option<Instant>,
     pub(super) stats: Stats,
 }
@@ -118,6 +127,9 @@ pub(crate) struct Shared {
     pub(super) host: Option<Host>,
     pub(super) state: Mutex<State>,
     pub(super) fetched: Condvar,
+    /// `State::rejected > 0`, readable without the lock, so that reporting
+    /// an accepted token costs one atomic load while all is well.
+    pub(super) rejecting: AtomicBool,
 }
 
 /// What a refresh must achieve; re-checked after waiting, since another
@@ -169,10 +181,13 @@ impl Shared {
                 last_end: None,
                 pace: pacing(0, timing.retry_delay, 0.0),
                 cause: None,
+                rejected: 0,
+                ours: false,
                 last_warning: None,
                 stats: Stats::default(),
             }),
             fetched: Condvar::new(),
+            rejecting: AtomicBool::new(false),
         }
     }
 
@@ -224,7 +239,80 @@ impl Shared {
     /// Starts the pacing gap after the fetch that just ended.
     pub(super) fn paced(&self, st: &mut State) {
         st.last_end = Some(self.clock.instant());
-        st.pace = pacing(st.failures, self.timing.retry_delay, jitter::unit());
+        self.repace(st);
+    }
+
+    /// Recomputes the pacing gap after the last fetch (which keeps its end)
+    /// from the streaks (see [`rejected::pace`]).
+    pub(super) fn repace(&self, st: &mut State) {
+        let r = jitter::unit();
+        st.pace = rejected::pace(st.failures, st.rejected, self.timing.retry_delay, r);
+        self.rejecting.store(st.rejected > 0, Ordering::Relaxed);
+    }
+
+    /// The current token as a rejection would be judged now (see
+    /// [`rejected::rejection`]); `None` without one.
+    pub(super) fn reported(&self, st: &State, wall: SystemTime) -> Option<Reported> {
+        let c = st.current.as_ref()?;
+        let mono = self.clock.instant();
+        let now = c.now(wall, mono);
+        let exp = c.token.expires_at()?;
+        let times = crate::jwt::JwtTimes {
+            exp,
+            iat: c.token.issued_at(),
+        };
+        let since_receipt = mono.saturating_duration_since(c.received_mono);
+        let (age, lifetime) = rejected::age_and_lifetime(
+            times,
+            shift(c.schedule.received, st.offset),
+            shift(now, st.offset),
+            since_receipt,
+        );
+        Some(Reported {
+            ours: st.ours,
+            usable: c.schedule.usable(now),
+            age,
+            lifetime,
+        })
+    }
+
+    /// Ends a streak of rejected tokens once the current token has outlived
+    /// its probation unrejected.
+    pub(super) fn end_streak_if_proven(&self, st: &mut State, wall: SystemTime) {
+        if st.rejected == 0 {
+            return;
+        }
+        if self
+            .reported(st, wall)
+            .is_some_and(|t| rejected::outlived_probation(&t))
+        {
+            self.end_streak(st);
+        }
+    }
+
+    /// A token was accepted (or outlived its probation): the streak of
+    /// rejected tokens is over, and the pacing gap shrinks back.
+    pub(super) fn end_streak(&self, st: &mut State) {
+        st.rejected = 0;
+        if st.failures == 0 {
+            st.cause = None;
+        }
+        self.repace(st);
+    }
+
+    /// The error of a caller paced after rejected tokens.
+    pub(super) fn tokens_rejected(&self, st: &State) -> Error {
+        let mono = self.clock.instant();
+        let retry_in = st
+            .last_end
+            .and_then(|t| t.checked_add(st.pace.on_demand))
+            .map_or(Duration::ZERO, |until| {
+                until.saturating_duration_since(mono)
+            });
+        Error::TokensRejected {
+            in_a_row: st.rejected,
+            retry_in,
+        }
     }
 
     /// Logs at most one warning per `WARN_INTERVAL`. Error texts never hold secrets.
@@ -269,6 +357,10 @@ impl Shared {
                 let cause = st.cause.clone().unwrap_or_else(|| Error::BadResponse {
                     reason: "token endpoint issued a token that is already expired".into(),
                 });
+                // Its token was rejected meanwhile: say so, not "expired".
+                if matches!(cause, Error::TokensRejected { .. }) {
+                    return Err(cause);
+                }
                 Err(Error::Expired {
                     cause: Arc::new(cause),
                 })

@@ -34,6 +34,8 @@ mod middleware;
 mod pacing;
 mod panics;
 mod parsing;
+mod rejected_tokens;
+mod rejected_tokens_manual;
 mod same_token;
 mod server_skew;
 mod shared_cache;

@@ -45,6 +45,7 @@ impl StandIn {
             skew_secs: AtomicI64::new(cfg.skew_secs),
             date_skew_secs: AtomicI64::new(0),
             fail_every: AtomicU64::new(0),
+            reject_tokens: AtomicBool::new(false),
             last_token: Mutex::new(None),
             next_jti: AtomicU64::new(1),
             stop: AtomicBool::new(false),
@@ -117,6 +118,14 @@ impl StandIn {
     /// fail with `503` and `Retry-After: 0`; `0` turns this off.
     pub fn set_protected_fail_every(&self, n: u64) {
         self.shared.fail_every.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the protected endpoints answer `401` to every token, fresh ones
+    /// included (access revoked, or the API and the token endpoint
+    /// disagreeing on the signing key), while the token endpoint keeps
+    /// minting; `false` turns this off.
+    pub fn set_reject_tokens(&self, reject: bool) {
+        self.shared.reject_tokens.store(reject, Ordering::SeqCst);
     }
 
     /// The server's clock: Unix seconds plus skew.

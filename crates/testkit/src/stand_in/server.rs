@@ -39,6 +39,9 @@ pub(super) struct Shared {
     /// Offset of the `Date` header from the server's clock (a proxy's own clock).
     pub(super) date_skew_secs: AtomicI64,
     pub(super) fail_every: AtomicU64,
+    /// Every token is rejected on the protected endpoints (see
+    /// [`StandIn::set_reject_tokens`](super::StandIn::set_reject_tokens)).
+    pub(super) reject_tokens: AtomicBool,
     /// Token of the last healthy exchange, for [`Mode::SameToken`].
     pub(super) last_token: Mutex<Option<String>>,
     pub(super) next_jti: AtomicU64,
@@ -273,8 +276,10 @@ impl Shared {
         if every > 0 && n.is_multiple_of(every) {
             return Response::detail(503, "service unavailable").header("Retry-After", "0");
         }
+        let rejecting = self.reject_tokens.load(Ordering::SeqCst);
         let claims = req
             .header("x-api-key")
+            .filter(|_| !rejecting)
             .and_then(|jwt| verify_hs256(jwt, &self.secret))
             .filter(|claims| match claims.get("exp") {
                 // A JWT without `exp` does not expire (RFC 7519).
