@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::Exchange;
-use super::host::Host;
 use super::policy::Timing;
 use super::refresher::Refresher;
+use super::sharing::Host;
 use super::{JwtAuthProvider, Shared};
 use crate::clock::{clamp_timeout, Clock, ClockSource};
 use crate::credential::{resolve_auth_provider, ApiKeyAuthProvider, AuthTokenProvider};

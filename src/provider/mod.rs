@@ -34,6 +34,7 @@ mod flight;
 mod host;
 mod policy;
 mod refresher;
+mod sharing;
 mod state;
 mod thread_cache;
 

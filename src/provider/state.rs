@@ -9,8 +9,8 @@ use parking_lot::{Condvar, Mutex};
 
 use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
-use super::host::Host;
 use super::policy::{age_floor, pacing, Pacing, Schedule, Timing};
+use super::sharing::Host;
 use super::thread_cache::next_id;
 use crate::clock::ClockSource;
 use crate::credential::AuthTokenProvider;

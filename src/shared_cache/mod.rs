@@ -1,5 +1,5 @@
 //! One JWT per host: a token cache that providers in any number of processes
-//! share through a directory (issue 12, "one host, one token").
+//! share through a directory ("one host, one token").
 //!
 //! Used by the provider (`JwtAuthProviderBuilder::shared_cache_dir`,
 //! `shared_cache(true)` for [`default_dir`]; see `provider/host.rs`) and
@@ -7,7 +7,8 @@
 //!
 //! Files: `files` (what we trust: kinds, owners, modes; private reads and
 //! writes), `key` (the directory key and the keyed names), `format` (the
-//! entry's JSON), `lock` (the `flock` and the atomic write).
+//! entry's JSON), `lock` (the `flock`, its bounded wait and the atomic
+//! write), `stuck` (locks remembered as held by a stuck process).
 //!
 //! # Layout
 //!
@@ -53,6 +54,7 @@ mod files;
 mod format;
 mod key;
 mod lock;
+mod stuck;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +65,7 @@ use std::path::{Path, PathBuf};
 use files::{check, create_dir, io_error, probe_uid, read_private, refused, Facts, Kind};
 use format::parse_entry;
 use key::{framed, hex, hmac_sha256, load_or_create_key};
+pub(crate) use lock::CacheLock;
 
 use crate::error::Error;
 use crate::jwt::jwt_times;
