@@ -40,6 +40,25 @@
 //!   shares it with the child until the child exits or `exec`s (std opens
 //!   files close-on-exec); the lock is held only around an exchange.
 //!
+//! # A stuck lock holder
+//!
+//! The kernel keeps a `flock` for as long as its holder lives, also while it
+//! is stopped (a debugger, Ctrl-Z, `SIGSTOP`, a frozen cgroup) or wedged (a
+//! hanging credential command). Sharing must never cost availability, so:
+//!
+//! - a refresh waits for the lock at most 1 s, and at most half of what is
+//!   left of its flight's deadline (`provider/host.rs`: `lock_wait`); then it
+//!   re-reads the entry and, if the token there is still not fresh, exchanges
+//!   on its own;
+//! - it writes that token back only if the lock can be taken at once
+//!   afterwards. Every write is made under the lock and never replaces a
+//!   fresher entry, so a slow writer cannot put an older token over a newer
+//!   one, and no reader ever sees a torn entry (rename);
+//! - the lock is remembered as stuck (`stuck`: per lock file, in this
+//!   process), and later refreshes only try it once, until this process
+//!   takes it, the entry is rewritten (the holder let go), or 10 minutes
+//!   pass. Sharing then resumes by itself.
+//!
 //! # Ownership without `unsafe`
 //!
 //! The crate forbids `unsafe` and has no `libc`, so there is no `geteuid()`.
