@@ -72,7 +72,7 @@ pub struct JwtAuthProviderBuilder {
     shared_cache: SharedCacheDir,
 }
 
-/// Where providers of this host share their token (issue 12).
+/// Where providers of this host share their token.
 #[derive(Debug, Clone)]
 enum SharedCacheDir {
     Off,
