@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::exchange::Exchange;
-use super::host::Host;
 use super::policy::Timing;
 use super::refresher::Refresher;
+use super::sharing::Host;
 use super::{JwtAuthProvider, Shared};
 use crate::auth_provider::AuthTokenProvider;
 use crate::clock::{clamp_timeout, Clock, ClockSource};
@@ -231,12 +231,19 @@ impl JwtAuthProviderBuilder {
 
     /// Shares one token per base URL and credential with every provider, in
     /// any process, that uses the same directory: before an exchange a
-    /// provider takes the entry's file lock (waiting at most until its
-    /// flight's deadline), takes the token another process just left there
-    /// if it is fresher and not due, and otherwise exchanges and writes the
-    /// new token for the others. `build()` adopts a fresh cached token instead
-    /// of exchanging. A host of N processes thus makes one provider's
-    /// exchanges, not N times them. Fresh-token reads never touch the file.
+    /// provider takes the entry's file lock (waiting at most 1 s, and at most
+    /// half of what is left of its flight's deadline), takes the token another
+    /// process just left there if it is fresher and not due, and otherwise
+    /// exchanges and writes the new token for the others. `build()` adopts a
+    /// fresh cached token instead of exchanging. A host of N processes thus
+    /// makes one provider's exchanges, not N times them. Fresh-token reads
+    /// never touch the file.
+    ///
+    /// The cache never costs availability: if the lock stays held (its
+    /// holder stopped, suspended or wedged), the provider exchanges on its
+    /// own, writes the token back only if the lock is free by then, and
+    /// remembers the lock as stuck, so that later refreshes only try it once
+    /// (until it is free again, the entry is rewritten, or 10 minutes pass).
     ///
     /// The directory is created 0700; a directory or file that is a symlink,
     /// not ours, or writable by group or others is refused with a warning

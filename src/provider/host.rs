@@ -7,34 +7,39 @@
 //! 1. read the entry of (base URL, credential value) without a lock: a token
 //!    there that is fresher than the one held and not itself due is adopted
 //!    (no exchange);
-//! 2. else take the entry's `flock` (waiting at most until the flight's
+//! 2. else take the entry's `flock`, waiting at most [`lock_wait`] (at most
+//!    [`LOCK_WAIT_MAX`], and at most half of what is left of the flight's
 //!    deadline), read again (the holder may just have refreshed), and
-//!    exchange only if still needed, writing the new token before unlocking.
+//!    exchange only if still needed, writing the new token before unlocking;
+//! 3. if the lock stayed held (its holder may be stopped, suspended or
+//!    wedged: the kernel keeps the lock as long as the holder lives), read
+//!    again, then exchange without the lock and write the result back only
+//!    if the lock can be taken at once afterwards (every write is made under
+//!    the lock, so a slow writer never replaces a newer entry with an older
+//!    one). Sharing is lost while the holder is stuck; availability is not.
+//!    The lock is remembered as stuck, and later refreshes only try it once
+//!    until it is free again (see [`crate::shared_cache`]).
 //!
 //! Readers of a fresh token never get here, so they never touch the file. A
 //! directory or file the cache refuses (a symlink, not ours, writable by
 //! others), or any I/O error, is logged once with `log::warn!` and the
 //! provider goes on with its private token, as without the cache.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::exchange::Received;
 use super::policy::{estimate_offset, Draw, Schedule, CLOCK_RESOLUTION};
+use super::sharing::Host;
 use super::state::{Shared, Trigger, STEP_SHARED_LOCK};
 use crate::error::Error;
 use crate::jwt::JwtTimes;
-use crate::shared_cache::{Cached, SharedCache};
+use crate::shared_cache::{CacheLock, Cached, SharedCache};
 use crate::token::Token;
 
-/// Where this provider shares its token, and whether it has warned yet.
-#[derive(Debug)]
-pub(crate) struct Host {
-    pub(crate) dir: PathBuf,
-    pub(crate) base_url: String,
-    warned: AtomicBool,
-}
+/// Longest wait for the entry's lock: a holder that is exchanging normally
+/// is done well within it; one that is not may be stuck, and the flight
+/// exchanges on its own.
+pub(crate) const LOCK_WAIT_MAX: Duration = Duration::from_secs(1);
 
 /// What a flight brought back: a token from the token endpoint, or one
 /// another process (or an earlier flight) left in the shared cache.
@@ -43,24 +48,11 @@ pub(crate) enum Fetched {
     Adopted(Cached),
 }
 
-impl Host {
-    pub(crate) fn new(dir: PathBuf, base_url: &str) -> Self {
-        Host {
-            dir,
-            base_url: base_url.to_owned(),
-            warned: AtomicBool::new(false),
-        }
-    }
-
-    /// Warns once per provider (then at debug level): the provider keeps its
-    /// private token, which works, only without sharing.
-    fn warn(&self, e: &Error) {
-        if self.warned.swap(true, Ordering::Relaxed) {
-            log::debug!("{e}; using a private token");
-        } else {
-            log::warn!("{e}; using a private token");
-        }
-    }
+/// How long a flight waits for the entry's lock, given the time `left`
+/// until its deadline: at most [`LOCK_WAIT_MAX`], and at most half of
+/// `left`, so that the other half remains for an exchange of its own.
+pub(crate) fn lock_wait(left: Duration) -> Duration {
+    (left / 2).min(LOCK_WAIT_MAX)
 }
 
 /// The times a cached token carries.
@@ -124,54 +116,73 @@ impl Shared {
         if let Some(c) = cache.read().filter(|c| self.adoptable(c)) {
             return Ok(Fetched::Adopted(c));
         }
-        let (deadline, started) = {
+        let deadline = {
             let mut st = self.state.lock();
             st.flight_step = STEP_SHARED_LOCK;
-            (st.flight_deadline, st.flight_start)
+            st.flight_deadline
         };
         // The flight's deadline is on the provider's clock; the lock waits in
         // real time.
         let left = deadline.saturating_duration_since(self.clock.instant());
-        let real_deadline = Instant::now()
-            .checked_add(left)
-            .unwrap_or_else(Instant::now);
-        let locked = cache.lock(real_deadline);
-        let result = match locked {
+        let locked = cache.lock_within(lock_wait(left));
+        let fetched = match locked {
             Ok(Some(guard)) => {
                 if let Some(c) = guard.read().filter(|c| self.adoptable(c)) {
                     return Ok(Fetched::Adopted(c));
                 }
                 let r = self.exchange_now(credential)?;
-                let offset = estimate_offset(self.state.lock().offset, &r.clock, true);
-                let token = Token::from_parts(r.jwt.clone(), r.times);
-                // Never replace a fresher entry (written by a process that
-                // did not wait for the lock, after a timeout).
-                let newer_there = guard
-                    .read()
-                    .and_then(|c| c.token.expires_at())
-                    .is_some_and(|exp| exp > r.times.exp);
-                if !newer_there {
-                    if let Err(e) = guard.write(&token, offset) {
-                        host.warn(&e);
-                    }
-                }
+                self.write_back(host, &guard, &r);
                 Ok(Fetched::Exchanged(r))
             }
             Ok(None) => {
                 if let Some(c) = cache.read().filter(|c| self.adoptable(c)) {
                     return Ok(Fetched::Adopted(c));
                 }
-                Err(Error::RefreshTimedOut {
-                    step: STEP_SHARED_LOCK,
-                    limit: "its deadline (credential time limit + fetch_timeout + 1 s)",
-                    after: self.clock.instant().saturating_duration_since(started),
-                })
+                log::debug!("shared cache: lock held by another process; exchanging without it");
+                let r = self.exchange_now(credential)?;
+                if let Ok(Some(guard)) = cache.lock(Instant::now()) {
+                    self.write_back(host, &guard, &r);
+                }
+                Ok(Fetched::Exchanged(r))
             }
             Err(e) => {
                 host.warn(&e);
                 self.exchange_now(credential).map(Fetched::Exchanged)
             }
         };
-        result
+        fetched
+    }
+
+    /// Writes the token just received into the entry, under its lock,
+    /// unless the entry already holds a fresher one (written by a process
+    /// that exchanged while this one waited).
+    fn write_back(&self, host: &Host, guard: &CacheLock<'_>, r: &Received) {
+        let offset = estimate_offset(self.state.lock().offset, &r.clock, true);
+        let token = Token::from_parts(r.jwt.clone(), r.times);
+        let newer_there = guard
+            .read()
+            .and_then(|c| c.token.expires_at())
+            .is_some_and(|exp| exp > r.times.exp);
+        if !newer_there {
+            if let Err(e) = guard.write(&token, offset) {
+                host.warn(&e);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lock_wait_is_half_the_time_left_at_most_one_second() {
+        assert_eq!(lock_wait(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            lock_wait(Duration::from_millis(600)),
+            Duration::from_millis(300)
+        );
+        assert_eq!(lock_wait(Duration::from_secs(3)), LOCK_WAIT_MAX);
+        assert_eq!(lock_wait(Duration::MAX), LOCK_WAIT_MAX);
     }
 }

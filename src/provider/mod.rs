@@ -35,6 +35,7 @@ mod host;
 mod policy;
 mod refresher;
 mod rejected;
+mod sharing;
 mod state;
 mod thread_cache;
 

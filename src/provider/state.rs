@@ -9,9 +9,9 @@ use parking_lot::{Condvar, Mutex};
 
 use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
-use super::host::Host;
 use super::policy::{age_floor, pacing, shift, Pacing, Schedule, Timing};
 use super::rejected::{self, Reported};
+use super::sharing::Host;
 use super::thread_cache::next_id;
 use crate::auth_provider::AuthTokenProvider;
 use crate::clock::ClockSource;

@@ -1,14 +1,16 @@
 //! The entry's exclusive lock (`flock`, released by the kernel however its
-//! holder dies) and the atomic write made under it.
+//! holder dies), the bounded wait for it, and the atomic write made under it
+//! (every write of an entry is made under its lock).
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::files::{check, io_error, refused, temp_path, write_new_private, Facts, Kind};
 use super::format::entry_body;
+use super::stuck::{self, EntryId};
 use super::{Cached, SharedCache};
 use crate::error::Error;
 use crate::token::Token;
@@ -48,7 +50,10 @@ impl SharedCache {
         let mut backoff = FIRST_BACKOFF;
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(Some(CacheLock { cache: self, file })),
+                Ok(()) => {
+                    stuck::forget(&self.lock);
+                    return Ok(Some(CacheLock { cache: self, file }));
+                }
                 Err(fs::TryLockError::WouldBlock) => {}
                 Err(fs::TryLockError::Error(e)) => {
                     return Err(io_error(&self.lock, "cannot lock", &e))
@@ -61,6 +66,39 @@ impl SharedCache {
             }
             backoff = backoff.saturating_mul(2).min(MAX_BACKOFF);
         }
+    }
+
+    /// Takes the entry's lock, waiting at most `wait` (see [`Self::lock`]);
+    /// a lock remembered as stuck (see [`super::stuck`]) is only tried once.
+    /// A wait that runs out remembers the lock as stuck.
+    ///
+    /// # Errors
+    /// As [`Self::lock`].
+    pub(crate) fn lock_within(&self, wait: Duration) -> Result<Option<CacheLock<'_>>, Error> {
+        let now = Instant::now();
+        let entry = self.entry_id();
+        if stuck::is_stuck(&self.lock, now, entry) {
+            return self.lock(now);
+        }
+        let deadline = now.checked_add(wait).unwrap_or(now);
+        let locked = self.lock(deadline)?;
+        if locked.is_none() {
+            log::debug!(
+                "shared cache: {} held for {wait:?}; remembered as stuck",
+                self.lock.display()
+            );
+            // The entry as it was when the wait began: a write since then
+            // means the holder let go, and `entry_id` now would hide it.
+            stuck::remember(&self.lock, Instant::now(), entry);
+        }
+        Ok(locked)
+    }
+
+    /// The entry file's identity (a rename gives a new one), if it exists.
+    fn entry_id(&self) -> EntryId {
+        fs::symlink_metadata(&self.entry)
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
     }
 
     fn open_lock_file(&self) -> Result<File, Error> {

@@ -7,7 +7,8 @@
 //!
 //! Files: `files` (what we trust: kinds, owners, modes; private reads and
 //! writes), `key` (the directory key and the keyed names), `format` (the
-//! entry's JSON), `lock` (the `flock` and the atomic write).
+//! entry's JSON), `lock` (the `flock`, its bounded wait and the atomic
+//! write), `stuck` (locks remembered as held by a stuck process).
 //!
 //! # Layout
 //!
@@ -39,6 +40,25 @@
 //!   shares it with the child until the child exits or `exec`s (std opens
 //!   files close-on-exec); the lock is held only around an exchange.
 //!
+//! # A stuck lock holder
+//!
+//! The kernel keeps a `flock` for as long as its holder lives, also while it
+//! is stopped (a debugger, Ctrl-Z, `SIGSTOP`, a frozen cgroup) or wedged (a
+//! hanging credential command). Sharing must never cost availability, so:
+//!
+//! - a refresh waits for the lock at most 1 s, and at most half of what is
+//!   left of its flight's deadline (`provider/host.rs`: `lock_wait`); then it
+//!   re-reads the entry and, if the token there is still not fresh, exchanges
+//!   on its own;
+//! - it writes that token back only if the lock can be taken at once
+//!   afterwards. Every write is made under the lock and never replaces a
+//!   fresher entry, so a slow writer cannot put an older token over a newer
+//!   one, and no reader ever sees a torn entry (rename);
+//! - the lock is remembered as stuck (`stuck`: per lock file, in this
+//!   process), and later refreshes only try it once, until this process
+//!   takes it, the entry is rewritten (the holder let go), or 10 minutes
+//!   pass. Sharing then resumes by itself.
+//!
 //! # Ownership without `unsafe`
 //!
 //! The crate forbids `unsafe` and has no `libc`, so there is no `geteuid()`.
@@ -53,6 +73,7 @@ mod files;
 mod format;
 mod key;
 mod lock;
+mod stuck;
 #[cfg(test)]
 mod tests;
 
@@ -63,6 +84,7 @@ use std::path::{Path, PathBuf};
 use files::{check, create_dir, io_error, probe_uid, read_private, refused, Facts, Kind};
 use format::parse_entry;
 use key::{keyed_names, load_or_create_key};
+pub(crate) use lock::CacheLock;
 
 use crate::error::Error;
 use crate::jwt::jwt_times;

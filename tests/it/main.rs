@@ -42,6 +42,7 @@ mod shared_cache;
 mod single_flight;
 mod skew;
 mod soak;
+mod stuck_lock;
 mod thread_cache;
 mod timeouts;
 mod user_agent;

@@ -755,3 +755,47 @@ fn a_non_utf8_cloudflare_variable_is_a_configuration_error() {
     }
     assert_eq!(server.exchanges_ok(), 0);
 }
+
+/// A cache entry's lock held by another process (this test, through its own
+/// open file descriptions; the holder might be stopped or wedged): the
+/// command waits for it a bounded time, then exchanges on its own, and
+/// writes the cache only once the lock is free again.
+#[cfg(unix)]
+#[test]
+fn a_held_cache_lock_costs_a_bounded_wait_not_the_token() {
+    let server = server_with_lifetime(30);
+    let home = Home::new();
+    let first = home.token(&server, &["--min-runway", "5"]);
+    let before = fs::read(home.only_cache_file()).expect("read the cache");
+    let held: Vec<fs::File> = fs::read_dir(home.cache_dir())
+        .expect("list the cache")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
+        .map(|p| {
+            let f = fs::File::open(p).expect("open the lock file");
+            f.lock().expect("lock it");
+            f
+        })
+        .collect();
+    assert_eq!(held.len(), 1);
+    // 60 s asked of a 30 s token: an exchange is needed, behind the lock.
+    let start = std::time::Instant::now();
+    let second = home.token(&server, &["--min-runway", "60"]);
+    println!("a token behind a held cache lock in {:?}", start.elapsed());
+    assert_ne!(second, first);
+    assert_eq!(server.exchanges(), 2);
+    assert_eq!(
+        fs::read(home.only_cache_file()).expect("read the cache"),
+        before,
+        "not written without the lock"
+    );
+    drop(held);
+    let third = home.token(&server, &["--min-runway", "60"]);
+    assert_eq!(server.exchanges(), 3);
+    assert_eq!(
+        home.token(&server, &["--min-runway", "5"]),
+        third,
+        "shared again"
+    );
+    assert_eq!(server.exchanges(), 3);
+}

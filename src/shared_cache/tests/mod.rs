@@ -1,8 +1,9 @@
 //! The shared cache's unit tests: entries and keys here, refusals in
-//! `refusals`, other processes in `processes`.
+//! `refusals`, other processes in `processes`, stuck locks in `stuck`.
 
 mod processes;
 mod refusals;
+mod stuck;
 
 use super::files::*;
 use super::format::*;

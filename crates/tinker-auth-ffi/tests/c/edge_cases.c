@@ -8,8 +8,13 @@
  * passed, else prints each failed check and exits 1.
  */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* flock */
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +89,37 @@ int main(int argc, char **argv) {
         CHECK(tinker_auth_get_token(h1, t1, sizeof t1, &l1) == TINKER_AUTH_OK);
         CHECK(tinker_auth_get_token(h2, t2, sizeof t2, &l2) == TINKER_AUTH_OK);
         CHECK(l1 == l2 && memcmp(t1, t2, l1) == 0);
+        /* The entry's lock held elsewhere (another open file description, as
+         * a stopped or wedged process would hold it): a refresh waits a
+         * bounded time, then exchanges on its own instead of failing. */
+        int held[8];
+        int n_held = 0;
+        DIR *d = opendir(dir);
+        CHECK(d != NULL);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL && n_held < 8) {
+            size_t n = strlen(e->d_name);
+            if (n > 5 && strcmp(e->d_name + n - 5, ".lock") == 0) {
+                char path[512];
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                int fd = open(path, O_RDONLY);
+                CHECK(fd >= 0 && flock(fd, LOCK_EX) == 0);
+                held[n_held++] = fd;
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+        CHECK(n_held == 1);
+        t1[l1] = '\0';
+        CHECK(tinker_auth_invalidate(h1, t1) == TINKER_AUTH_OK);
+        char t3[4096];
+        size_t l3 = 0;
+        CHECK(tinker_auth_get_token(h1, t3, sizeof t3, &l3) == TINKER_AUTH_OK);
+        CHECK(l3 > 0);
+        for (int i = 0; i < n_held; i++) {
+            close(held[i]);
+        }
         tinker_auth_free(h1);
         tinker_auth_free(h2);
     }

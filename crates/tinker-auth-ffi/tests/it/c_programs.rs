@@ -242,7 +242,8 @@ fn misuse_gets_error_codes_not_undefined_behaviour() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
     // One rejected exchange (wrong key), one with base_url and api_key NULL
     // (from the environment), one good one, one after invalidate, one for the
-    // older caller's smaller options struct, and one for the two handles
-    // sharing a cache directory (the second adopts the first's token).
-    assert_eq!(server.exchanges_ok(), 5);
+    // older caller's smaller options struct, one for the two handles
+    // sharing a cache directory (the second adopts the first's token), and
+    // one made behind that directory's held lock.
+    assert_eq!(server.exchanges_ok(), 6);
 }
