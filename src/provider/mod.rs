@@ -34,6 +34,7 @@ mod flight;
 mod host;
 mod policy;
 mod refresher;
+mod single_flight;
 mod state;
 mod thread_cache;
 
