@@ -4,8 +4,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use parking_lot::MutexGuard;
-
 use super::decide::{self, after_exchange, Held, Take};
 use super::exchange::Received;
 use super::host::{self, Fetched};
@@ -14,9 +12,10 @@ use super::policy::{
 };
 use super::refresher;
 use super::rejected;
+use super::single_flight::{self, sync::MutexGuard, FlightClock, Ledger, Marks, Waited};
 use super::state::{Shared, State, Trigger, Want, STEP_CREDENTIAL, STEP_EXCHANGE};
+use crate::clock::ClockSource;
 use crate::error::Error;
-use crate::fork::Origin;
 use crate::jitter;
 use crate::token::Token;
 
@@ -24,27 +23,32 @@ use crate::token::Token;
 /// so that no margin (up to `Duration::MAX`) makes it sleep unbounded.
 const MAX_BACKGROUND_SLEEP: Duration = Duration::from_secs(3600);
 
-/// Ends the flight it was made for when dropped, on every way out of
-/// [`Shared::fly`]: clears `in_flight`, bumps `generation` and wakes the
-/// waiters. A panic after the fetch (while installing its result, with the
-/// lock held: `parking_lot` does not poison) thus still ends the flight, its
-/// waiters getting [`Error::Panicked`] instead of waiting for a flight that
-/// will never end; the panic goes on to the thread that led the flight.
-struct FlightEnd<'a, 'g> {
-    st: &'a mut MutexGuard<'g, State>,
-    fetched: &'a parking_lot::Condvar,
+/// The provider's state holds its single flight (see [`single_flight`]).
+impl Ledger for State {
+    type Instant = Instant;
+
+    fn marks(&mut self) -> Marks<'_, Instant> {
+        Marks {
+            in_flight: &mut self.in_flight,
+            origin: &mut self.flight_origin,
+            start: &mut self.flight_start,
+            deadline: &mut self.flight_deadline,
+            generation: &mut self.generation,
+        }
+    }
+
+    fn panicked(&mut self) {
+        self.outcome = Err(Error::Panicked {
+            during: "installing a token",
+        });
+    }
 }
 
-impl Drop for FlightEnd<'_, '_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.st.outcome = Err(Error::Panicked {
-                during: "installing a token",
-            });
-        }
-        self.st.in_flight = false;
-        self.st.generation = self.st.generation.wrapping_add(1);
-        self.fetched.notify_all();
+impl FlightClock for ClockSource {
+    type Instant = Instant;
+
+    fn left(&self, until: Instant) -> Duration {
+        until.saturating_duration_since(self.instant())
     }
 }
 
@@ -110,7 +114,7 @@ impl Shared {
             if !self.wanted(&st, &want, now) {
                 return self.settle(&mut st, now);
             }
-            if st.in_flight && !st.flight_origin.forked() {
+            if single_flight::busy(&mut *st) {
                 return self.wait_for_flight(st, deadline, true);
             }
             if trigger == Trigger::OnDemand {
@@ -156,11 +160,8 @@ impl Shared {
                 }
             }
             let start = self.clock.instant();
-            st.in_flight = true;
-            st.flight_origin = Origin::here();
-            st.flight_start = start;
-            st.flight_deadline =
-                flight_deadline(start, self.credential.time_limit(), self.fetch_timeout);
+            let until = flight_deadline(start, self.credential.time_limit(), self.fetch_timeout);
+            single_flight::begin(&mut *st, start, until);
             st.flight_step = STEP_CREDENTIAL;
             st.stats.fetches_started += 1;
             match trigger {
@@ -189,17 +190,19 @@ impl Shared {
 
     /// Runs the flight marked in `st` (lock released for the I/O), installs
     /// its result and wakes the waiters. Panics in the I/O are caught in
-    /// [`fetch`](Self::fetch); whatever else happens, [`FlightEnd`] ends the
-    /// flight when this returns or unwinds.
+    /// [`fetch`](Self::fetch); whatever else happens, [`single_flight::fly`]
+    /// ends the flight when this returns or unwinds.
     pub(super) fn fly(&self, st: &mut MutexGuard<'_, State>, trigger: Trigger) {
-        let end = FlightEnd {
+        single_flight::fly(
             st,
-            fetched: &self.fetched,
-        };
-        let result = MutexGuard::unlocked(end.st, || self.fetch());
-        let received_mono = self.clock.instant();
-        let now = self.clock.now();
-        self.install(end.st, result, now, received_mono, trigger);
+            &self.fetched,
+            || self.fetch(),
+            |st, result| {
+                let received_mono = self.clock.instant();
+                let now = self.clock.now();
+                self.install(st, result, now, received_mono, trigger);
+            },
+        );
     }
 
     /// Waits for the flight in flight, until its deadline or the caller's,
@@ -214,19 +217,10 @@ impl Shared {
         if count {
             st.stats.waits += 1;
         }
-        let generation = st.generation;
         let flight_deadline = st.flight_deadline;
-        let wake = deadline.map_or(flight_deadline, |d| d.min(flight_deadline));
-        // The wake-up is on the provider's clock; the wait takes what is
-        // left of it in real time (the same, with the system clock).
-        while st.generation == generation {
-            let left = wake.saturating_duration_since(self.clock.instant());
-            if left.is_zero() || self.fetched.wait_for(&mut st, left).timed_out() {
-                break;
-            }
-        }
+        let waited = single_flight::wait(&mut st, &self.fetched, &self.clock, deadline);
         let now = st.now(self.clock.now(), self.clock.instant());
-        if st.generation == generation {
+        if waited == Waited::TimedOut {
             let mono = self.clock.instant();
             let limit = if mono >= flight_deadline {
                 "its deadline (credential time limit + fetch_timeout + 1 s)"

@@ -6,7 +6,9 @@
 //! `State`, never across I/O: the thread that starts a fetch marks it in
 //! flight, releases the lock for the exchange, then re-takes it to install the
 //! result and wake the waiters. Readers of a fresh token take the lock for a
-//! comparison and a clone, so they never wait for a fetch in flight.
+//! comparison and a clone, so they never wait for a fetch in flight. Who
+//! leads a fetch, who waits for it and until when, and how it ends is
+//! [`single_flight`], model-checked with loom.
 //!
 //! # The read-mostly fast path
 //! Taking that lock on every `get_token` would make concurrent callers bounce
@@ -36,6 +38,7 @@ mod policy;
 mod refresher;
 mod rejected;
 mod sharing;
+mod single_flight;
 mod state;
 mod thread_cache;
 

@@ -1,17 +1,17 @@
 //! The provider's mutable state, the shared core that holds it, and what a
 //! caller gets once a refresh is settled.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-
-use parking_lot::{Condvar, Mutex};
 
 use super::decide::{self, Fallback, Settle};
 use super::exchange::Exchange;
 use super::policy::{age_floor, pacing, shift, Pacing, Schedule, Timing};
 use super::rejected::{self, Reported};
 use super::sharing::Host;
+use super::single_flight;
+use super::single_flight::sync::{AtomicU64, Condvar, Mutex};
 use super::thread_cache::next_id;
 use crate::auth_provider::AuthTokenProvider;
 use crate::clock::ClockSource;
@@ -205,7 +205,7 @@ impl Shared {
             schedule,
             received_mono,
         });
-        self.version.fetch_add(1, Ordering::Release);
+        single_flight::publish(&self.version);
     }
 
     pub(crate) fn stats(&self) -> Stats {
