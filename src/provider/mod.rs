@@ -30,6 +30,7 @@ mod access;
 mod builder;
 mod decide;
 mod exchange;
+mod fast_clock;
 mod flight;
 mod host;
 mod policy;
