@@ -65,7 +65,7 @@ mod coarse {
     fn duration(t: Timespec) -> Option<Duration> {
         let secs = u64::try_from(t.tv_sec).ok()?;
         let nanos = u32::try_from(t.tv_nsec).ok()?;
-        Some(Duration::new(secs, 0).checked_add(Duration::from_nanos(nanos.into()))?)
+        Duration::new(secs, 0).checked_add(Duration::from_nanos(nanos.into()))
     }
 
     /// `CLOCK_MONOTONIC_COARSE` now: at most one tick behind

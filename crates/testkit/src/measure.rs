@@ -16,6 +16,9 @@ use tinker_auth::{AuthTokenProvider, AuthenticatedAgent, JwtAuthProvider, Manual
 
 use crate::stand_in::{StandIn, StandInConfig, TOKEN_PATH};
 
+mod clocks;
+pub use clocks::{clock_reads, python_sdk, Figure, PYTHON_SDK};
+
 /// Path of a protected endpoint of the stand-in (any path but the token path).
 pub const PROTECTED_PATH: &str = "/api/v1/ping";
 
