@@ -10,7 +10,10 @@
 
 use std::hint::black_box;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+#[cfg(target_os = "linux")]
+use rustix::time::ClockId;
 
 use divan::Bencher;
 use parking_lot::Mutex;
@@ -18,6 +21,14 @@ use testkit::{measure, stand_in};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
 fn main() {
+    // Side by side with the figures below: the Python SDK's fast path.
+    match measure::python_sdk(20_000, 9) {
+        Ok(ns) => println!(
+            "python_sdk_get_token (replica, awaited): {:.2} µs",
+            ns / 1000.0
+        ),
+        Err(e) => println!("python_sdk_get_token: skipped: {e}"),
+    }
     divan::main();
 }
 
@@ -39,6 +50,23 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 #[divan::bench]
 fn clock_read() -> SystemTime {
     SystemTime::now()
+}
+
+#[divan::bench]
+fn instant_read() -> Instant {
+    Instant::now()
+}
+
+/// The clocks the fast path could read instead (Linux).
+#[cfg(target_os = "linux")]
+#[divan::bench(args = [
+    ClockId::Boottime,
+    ClockId::Monotonic,
+    ClockId::MonotonicCoarse,
+    ClockId::RealtimeCoarse,
+])]
+fn clock_gettime(id: ClockId) -> rustix::time::Timespec {
+    rustix::time::clock_gettime(black_box(id))
 }
 
 #[divan::bench]

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::fast_clock::MonoDeadline;
 use super::policy::{Draw, Schedule, CLOCK_RESOLUTION};
 use super::rejected::{self, Rejection};
 use super::state::{Shared, Trigger, Want};
@@ -45,9 +46,10 @@ impl Shared {
         }
     }
 
-    /// The fast path: the wall clock, an atomic load, the monotonic clock and
-    /// a clone of this thread's copy of the token; the lock when that copy is
-    /// missing, outdated or due.
+    /// The fast path: the wall clock, an atomic load, the monotonic clock
+    /// (its coarse form on Linux, see `MonoDeadline`) and a clone of this
+    /// thread's copy of the token; the lock when that copy is missing,
+    /// outdated or due.
     #[inline]
     pub(crate) fn get(&self) -> Result<Token, Error> {
         let now = self.clock.now();
@@ -104,7 +106,7 @@ impl Shared {
                     // a reference count no other thread does.
                     token: token.detached(),
                     refresh_at,
-                    refresh_at_mono,
+                    refresh_at_mono: MonoDeadline::new(&self.clock, refresh_at_mono),
                 };
                 thread_cache::store(slot);
                 return Ok(token);

@@ -18,7 +18,9 @@
 //! current token, in its own allocation, with its schedule and the version it
 //! was copied at ([`ThreadCache`]). A caller whose copy is of the current
 //! version and outside its on-demand window returns a clone of it: a clock
-//! read, an atomic load and a reference count only this thread touches. Any
+//! read (plus, on Linux, a coarse monotonic read that needs no hardware
+//! counter: see `fast_clock`), an atomic load and a reference count only this
+//! thread touches. Any
 //! other caller takes the lock as before, so refreshes, waiters and fallbacks
 //! are unchanged and still single-flight.
 
@@ -32,6 +34,7 @@ mod access;
 mod builder;
 mod decide;
 mod exchange;
+mod fast_clock;
 mod flight;
 mod host;
 mod policy;

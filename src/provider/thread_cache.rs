@@ -4,8 +4,9 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
+use super::fast_clock::MonoDeadline;
 use crate::clock::ClockSource;
 use crate::token::Token;
 
@@ -27,7 +28,8 @@ thread_local! {
 }
 
 /// This thread's copy of provider `id`'s token, if it is of `version` and
-/// not yet due at `now` (wall) and on `clock`'s monotonic time.
+/// not yet due at `now` (wall) and on `clock`'s monotonic time (read coarsely
+/// where it can be, see [`MonoDeadline`]).
 #[inline]
 pub(super) fn cached(id: u64, version: u64, now: SystemTime, clock: &ClockSource) -> Option<Token> {
     // `try_with`: during thread teardown the cache may be gone; lock then.
@@ -49,8 +51,9 @@ pub(super) struct Slot {
     /// The wall-clock deadline of the fast path (`schedule.refresh_at`).
     pub(super) refresh_at: SystemTime,
     /// The same deadline on the monotonic clock, so that a wall clock stepped
-    /// back cannot extend it (see [`age_floor`](super::policy::age_floor)).
-    pub(super) refresh_at_mono: Instant,
+    /// back cannot extend it (see [`age_floor`](super::policy::age_floor)),
+    /// in the form cheapest to read (see [`MonoDeadline`]).
+    pub(super) refresh_at_mono: MonoDeadline,
     pub(super) token: Token,
 }
 
@@ -78,7 +81,7 @@ impl ThreadCache {
             .find(|s| s.id == id)
             // `!needs_refresh(age_floor(now, ..))`, in two comparisons.
             .filter(|s| {
-                s.version == version && now < s.refresh_at && clock.instant() < s.refresh_at_mono
+                s.version == version && now < s.refresh_at && s.refresh_at_mono.ahead(clock)
             })
             .map(|s| s.token.clone())
     }
@@ -91,6 +94,53 @@ impl ThreadCache {
         } else {
             self.slots[self.next] = slot;
             self.next = (self.next + 1) % THREAD_SLOTS;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// A cache holding one copy whose wall deadline is `wall` and whose
+    /// monotonic deadline is `mono`, both on the system clock.
+    fn holding(wall: SystemTime, mono: Instant) -> ThreadCache {
+        let mut c = ThreadCache::new();
+        c.put(Slot {
+            id: 1,
+            version: 1,
+            refresh_at: wall,
+            refresh_at_mono: MonoDeadline::new(&ClockSource::System, mono),
+            token: Token::new("x.y.z"),
+        });
+        c
+    }
+
+    #[test]
+    fn the_system_clock_serves_a_copy_only_before_both_deadlines() {
+        let sys = ClockSource::System;
+        let now = SystemTime::now();
+        let c = holding(now + HOUR, Instant::now() + HOUR);
+        assert!(c.get(1, 1, now, &sys).is_some());
+        assert!(c.get(1, 2, now, &sys).is_none(), "another version");
+        assert!(c.get(2, 1, now, &sys).is_none(), "another provider");
+        // A wall clock stepped forward past the deadline: the lock judges.
+        assert!(c.get(1, 1, now + HOUR, &sys).is_none());
+    }
+
+    #[test]
+    fn a_wall_clock_stepped_back_never_extends_a_copy_on_the_system_clock() {
+        // The wall clock says an hour is left (it was stepped back), the
+        // monotonic clock says the deadline has passed: not served.
+        let sys = ClockSource::System;
+        let now = SystemTime::now();
+        let c = holding(now + HOUR, Instant::now());
+        assert!(c.get(1, 1, now, &sys).is_none());
+        if let Some(past) = Instant::now().checked_sub(Duration::from_secs(5)) {
+            assert!(holding(now + HOUR, past).get(1, 1, now, &sys).is_none());
         }
     }
 }

@@ -4,15 +4,17 @@
 //! compared run in turn within each round, so that load from other processes
 //! on the (shared, 2-core) machine falls on all of them alike.
 //!
-//! One file per measurement (`fast_path`, `stampede`, `overhead`,
+//! One file per measurement (`clocks`, `fast_path`, `stampede`, `overhead`,
 //! `footprint`); `common` holds the medians and the stand-in wiring they share.
 
+mod clocks;
 mod common;
 mod fast_path;
 mod footprint;
 mod overhead;
 mod stampede;
 
+pub use clocks::{clock_reads, python_sdk, Figure, PYTHON_SDK};
 pub use common::{interleaved, median, provider, server, Loop, PROTECTED_PATH};
 pub use fast_path::{fast_path, scaling, throughput, throughput_of, FastPath, LockedPath, Scaling};
 pub use footprint::{
