@@ -66,13 +66,15 @@ fn the_background_refresh_comes_when_the_clock_reaches_it_not_before() {
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 2);
     assert_eq!(provider.stats().background, 1);
-    // The next is routine, at the late edge: 449.5 s after that exchange.
-    // Just before it, nothing.
-    clock.advance(Duration::from_secs(449));
+    // The next is routine, at the late edge: 449.5 s of the token's age,
+    // which is 449 s after that exchange (the server's clock is taken to be
+    // half a second into the whole second its `iat` names). Just before it,
+    // nothing.
+    clock.advance(Duration::from_millis(448_900));
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 2, "{:?}", provider.stats());
     // Just past it, exactly one exchange.
-    clock.advance(Duration::from_secs(2));
+    clock.advance(Duration::from_millis(200));
     assert!(installed(&provider, 3), "{:?}", provider.stats());
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 3);
