@@ -190,7 +190,8 @@ fn worst(
 /// Simulates the four designs on one fleet, prints a table row for each, and
 /// returns ours and its worst outage survived (a fraction of the lifetime).
 fn compare(providers: usize, lifetime: f64, horizon: f64, bin: f64) -> (Figures, f64) {
-    let designs: [(&str, fn(f64) -> Policy); 4] = [
+    type Named = (&'static str, fn(f64) -> Policy);
+    let designs: [Named; 4] = [
         ("ours", ours),
         ("old late edge", old_late_edge),
         ("300 s margin", margin_300),
