@@ -19,6 +19,9 @@
 //! `L/2`: 450 s of a 900 s token, 3 s of a 6 s one, 12 h of a day-long one.
 //! A larger `refresh_before_expiry` moves the edge earlier (it leaves that
 //! margin, up to four fifths of the lifetime); it never moves it later.
+//! Tokens too short for that (under about 3 s, where `L/2 - U` is inside the
+//! 1 s pacing gap) are refreshed at `min(1 s, 3L/5)` of their age instead,
+//! so that a fresh one is never due on arrival.
 //!
 //! The price is about two exchanges per provider per lifetime, which a token
 //! endpoint serves cheaply; a training job killed by a stale JWT is not
@@ -61,6 +64,7 @@
 
 use std::time::Duration;
 
+use super::limits::MIN_EXCHANGE_GAP;
 use super::Timing;
 
 /// How a token's background refresh time is chosen.
@@ -76,14 +80,17 @@ pub(crate) enum Draw {
 
 /// The age (time since issue) at which a token of this lifetime still has
 /// `max(lifetime / 2 + headroom, min(refresh_before_expiry, 4 * lifetime /
-/// 5))` left (`headroom`, the clock uncertainty, at most half the lifetime):
-/// the latest background refresh, and the period of a provider's routine
-/// refreshes.
+/// 5))` left (`headroom`, the clock uncertainty, at most half the lifetime),
+/// but no earlier than `min(MIN_EXCHANGE_GAP, 3 * lifetime / 5)`: the latest
+/// background refresh, and the period of a provider's routine refreshes.
 pub(crate) fn late_edge(t: &Timing, lifetime: Duration, headroom: Duration) -> Duration {
     let half = lifetime / 2;
     let margin = t.refresh_before_expiry.min(lifetime / 5 * 4);
     let left = half.saturating_add(headroom.min(half)).max(margin);
-    lifetime.saturating_sub(left)
+    // Tokens too short for half a lifetime beyond the pacing gap (under
+    // about 3 s): not before the gap, or three fifths of the lifetime.
+    let least = MIN_EXCHANGE_GAP.min(lifetime / 5 * 3);
+    lifetime.saturating_sub(left).max(least)
 }
 
 /// The age at which the background thread refreshes a token of this
@@ -180,9 +187,12 @@ mod tests {
         assert_eq!(late_edge(&t, s(6.0), U), s(2.5));
         assert_eq!(late_edge(&t, s(86_400.0), U), s(43_199.5));
         assert_eq!(late_edge(&t, s(900.0), Duration::ZERO), s(450.0));
-        // The headroom takes at most the other half.
-        assert_eq!(late_edge(&t, s(0.8), U), s(0.0));
-        assert_eq!(late_edge(&t, s(2.0), U), s(0.5));
+        // Too short for half a lifetime beyond the 1 s pacing gap: at the
+        // gap, or three fifths of the lifetime.
+        assert_eq!(late_edge(&t, s(3.0), U), s(1.0));
+        assert_eq!(late_edge(&t, s(2.0), U), s(1.0));
+        assert_eq!(late_edge(&t, s(1.0), U), s(0.6));
+        assert_eq!(late_edge(&t, s(0.8), Duration::MAX), s(0.48));
         // A margin under half the lifetime changes nothing.
         assert_eq!(late_edge(&timing(120), s(900.0), U), s(449.5));
         assert_eq!(late_edge(&timing(450), s(900.0), U), s(449.5));
@@ -241,7 +251,8 @@ mod tests {
                 };
                 for headroom in knobs {
                     let late = late_edge(&t, lifetime, headroom);
-                    assert!(late <= lifetime / 2 + Duration::from_nanos(1));
+                    let most = (lifetime / 2).max(lifetime / 5 * 3);
+                    assert!(late <= lifetime && late <= most + Duration::from_nanos(1));
                     for r in samples {
                         for draw in [Draw::Routine, Draw::Spread] {
                             let age = background_age(&t, lifetime, headroom, draw, r);
