@@ -123,9 +123,12 @@ fn eight_processes_make_one_providers_exchanges() {
     );
     assert_eq!(rejected, 0);
     assert_eq!(server.protected_401(), 0);
-    // The host's bound (docs/RELIABILITY.md), over the whole run: one provider's rate, not eight.
+    // Over the whole run: one provider's rate, not eight. One provider
+    // refreshes a 4 s token at half-life less the clock's uncertainty and
+    // the half second a whole-second `iat` costs, 1 s after receipt (the
+    // pacing floor): 4 a lifetime; eight unshared processes would make 32.
     assert!(
-        per_lifetime <= 2.5,
+        per_lifetime <= 4.5,
         "{per_lifetime:.2} ({steady:.2} after the first lifetime)"
     );
     let _ = fs::remove_dir_all(&dir);

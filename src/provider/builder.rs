@@ -24,7 +24,8 @@ use crate::shared_cache;
 pub const DEFAULT_TOKEN_PATH: &str = "/api/v1/auth/token";
 
 /// Default of [`JwtAuthProviderBuilder::refresh_before_expiry`].
-pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(120);
+/// Zero: the background thread refreshes at half-life.
+pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::ZERO;
 
 /// Default of [`JwtAuthProviderBuilder::refresh_on_demand_within`].
 pub const DEFAULT_REFRESH_ON_DEMAND_WITHIN: Duration = Duration::from_secs(60);
@@ -126,12 +127,17 @@ impl JwtAuthProviderBuilder {
         self
     }
 
-    /// The late edge of the background thread's refreshes: it refreshes a
-    /// token when `min(margin, 2/5 of its lifetime)` is left (routinely, with
-    /// no jitter), or at a time drawn uniformly from its issue to that edge
-    /// after a first token, a failure or an on-demand refresh, so that
-    /// providers started together do not refresh together. Defaults to 120 s,
-    /// twice the on-demand window.
+    /// The least runway the background thread's refreshes leave, on top of
+    /// half the token's lifetime. It refreshes a token (routinely, with no
+    /// jitter) at its late edge, when `max(lifetime / 2 + U, min(margin, 4/5
+    /// of the lifetime))` is left, `U` being the clock uncertainty (about
+    /// half a second): so an outage of the token endpoint costs no request
+    /// for at least half a lifetime. After a first token, a failure or an
+    /// on-demand refresh it draws the time uniformly from issue to that edge
+    /// instead, so that providers started together do not refresh together.
+    /// A margin under half the lifetime changes nothing; a larger one
+    /// refreshes earlier, at the cost of more exchanges. Defaults to zero
+    /// (half-life).
     pub fn refresh_before_expiry(mut self, margin: Duration) -> Self {
         self.timing.refresh_before_expiry = margin;
         self

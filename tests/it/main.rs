@@ -31,6 +31,7 @@ mod lifecycle;
 mod manual_background;
 mod manual_clock;
 mod middleware;
+mod outage;
 mod pacing;
 mod panics;
 mod parsing;

@@ -58,20 +58,23 @@ fn the_background_refresh_comes_when_the_clock_reaches_it_not_before() {
     // Real time alone moves nothing.
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 1);
-    // The first token's refresh is drawn over its age [1 s, 780 s] (the late
-    // edge leaves 120 s): by 780 s it is due, and comes once.
-    clock.advance(Duration::from_secs(780));
+    // The first token's refresh is drawn over its age [1 s, 449.5 s] (the
+    // late edge leaves half the lifetime and the clock's half-second
+    // uncertainty): by 450 s it is due, and comes once.
+    clock.advance(Duration::from_secs(450));
     assert!(installed(&provider, 2), "{:?}", provider.stats());
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 2);
     assert_eq!(provider.stats().background, 1);
-    // The next is routine, at the late edge: 780 s after that exchange.
-    // Just before it, nothing.
-    clock.advance(Duration::from_secs(779));
+    // The next is routine, at the late edge: 449.5 s of the token's age,
+    // which is 449 s after that exchange (the server's clock is taken to be
+    // half a second into the whole second its `iat` names). Just before it,
+    // nothing.
+    clock.advance(Duration::from_millis(448_900));
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 2, "{:?}", provider.stats());
     // Just past it, exactly one exchange.
-    clock.advance(Duration::from_secs(2));
+    clock.advance(Duration::from_millis(200));
     assert!(installed(&provider, 3), "{:?}", provider.stats());
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 3);
@@ -81,9 +84,9 @@ fn the_background_refresh_comes_when_the_clock_reaches_it_not_before() {
 }
 
 /// The least gap (s) after the `streak`th failure in a row: the jittered
-/// backoff, `0.75 * min(2^(streak-1), cap)`, never under the 1 s pacing gap.
+/// backoff, `0.5 * min(2^(streak-1), cap)`, never under the 1 s pacing gap.
 fn least_gap(streak: u32, cap: f64) -> f64 {
-    (0.75 * 2f64.powi(streak.min(40) as i32 - 1).min(cap)).max(1.0)
+    (0.5 * 2f64.powi(streak.min(40) as i32 - 1).min(cap)).max(1.0)
 }
 
 /// The most: `min(2^(streak-1), cap)`, at least 1 s.
@@ -114,7 +117,7 @@ fn a_day_of_failures_backs_off_on_the_clock_then_recovers() {
     });
     let real = Instant::now();
     // Through the day in 1 s steps for its first 1000 s, then 20 s ones.
-    // Whenever an attempt is surely due (the first by the late edge, 780 s;
+    // Whenever an attempt is surely due (the first by the late edge, 450 s;
     // each later one at most its backoff after the last), wait for it: the
     // thread never falls behind the clock, so the count below is the
     // schedule's.
@@ -124,7 +127,7 @@ fn a_day_of_failures_backs_off_on_the_clock_then_recovers() {
         clock.advance(Duration::from_secs(step));
         let now = secs(&clock);
         let due = if seen == 0 {
-            t0 + 780.0
+            t0 + 450.0
         } else {
             last + most_gap(seen, CAP)
         };
@@ -228,7 +231,7 @@ fn a_clock_that_does_not_tell_of_its_moves_is_polled() {
     let provider = provider_on(&server, Arc::new(Quiet(clock.clone())));
     thread::sleep(SETTLE);
     assert_eq!(server.hits(), 1);
-    clock.advance(Duration::from_secs(780));
+    clock.advance(Duration::from_secs(450));
     assert!(installed(&provider, 2), "{:?}", provider.stats());
     assert_eq!(provider.stats().background, 1);
 }

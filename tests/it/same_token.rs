@@ -43,7 +43,7 @@ fn an_older_token_is_not_refetched_in_a_loop_nor_served() {
         assert_eq!(t.as_str(), good, "the longer-lived token is kept");
         std::thread::sleep(Duration::from_millis(1));
     }
-    // Build, then one retry after the first cooldown (0.75-1 s); the second
-    // cooldown (1.5-2 s more) has not ended by 1.6 s.
+    // Build, then one retry after the first cooldown (1 s, the pacing
+    // floor); the second (1-2 s more) has not ended by 1.6 s.
     assert_eq!(server.hits(), 2);
 }

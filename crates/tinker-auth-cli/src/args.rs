@@ -32,10 +32,11 @@ https://tinker.thinkingmachines.dev/services/tinker-prod), on one line.
 CF-Access-Client-Id/-Secret are sent from CLOUDFLARE_ACCESS_CLIENT_ID/_SECRET;
 HTTPS_PROXY, ALL_PROXY and NO_PROXY choose the proxy.
 
-A JWT is cached and reused while it has at least --min-runway seconds left,
-in the cache every program using the tinker-auth library with
-shared_cache(true) shares: $XDG_CACHE_HOME/tinker-auth/ (else
-~/.cache/tinker-auth/), directory 0700, files 0600, written atomically. An
+A JWT is cached and reused while it has more than half its lifetime (and at
+least --min-runway seconds) left, in the cache every program using the
+tinker-auth library with shared_cache(true) shares:
+$XDG_CACHE_HOME/tinker-auth/ (else ~/.cache/tinker-auth/), directory 0700,
+files 0600, written atomically. An
 entry holds the JWT and a keyed fingerprint of the credential (HMAC-SHA-256
 under the directory's own key), never the credential itself; file names
 reveal nothing. A credential command is run on every call, cache hit or not:

@@ -126,8 +126,10 @@ impl AuthTokenProvider for Resolved {
 /// `--min-runway`: the on-demand window is `min(min_runway, lifetime / 5)`
 /// and `build()` adopts a cached token only if it is not due, so a cached
 /// token is never taken with less than that window left; the background
-/// margin (the other half of "due", moot without a background thread) is set
-/// to `min_runway` too, so one with more left is not refused either. For
+/// margin (the other half of "due": a token past its background refresh, at
+/// half-life unless the margin asks for more) is set to `min_runway` too, so
+/// a cached token is adopted while it has more than half its lifetime (or
+/// `min_runway`, if more) left, and otherwise exchanged and written back. For
 /// short tokens (`min_runway` above a fifth of their lifetime) an adopted
 /// token can still have less than `min_runway` left: it is then invalidated,
 /// and the next `token()` exchanges (the cached entry is not fresher than the

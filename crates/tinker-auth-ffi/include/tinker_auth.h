@@ -96,10 +96,13 @@ typedef struct tinker_auth_options {
     uint32_t struct_size;
     /* Non-zero runs a background refresh thread (default 1). */
     uint32_t background_refresh;
-    /* Least runway the background thread leaves (default 120000), capped at
-     * 2/5 of the token's lifetime: it refreshes there routinely, and earlier
-     * (drawn from the token's issue on) after a first token or a failure, so
-     * that processes started together do not refresh together. */
+    /* Least runway the background thread leaves beyond half the token's
+     * lifetime (default 0: it refreshes at half-life, less the clock's
+     * uncertainty, so an outage costs nothing for half a lifetime); a larger
+     * margin, capped at 4/5 of the lifetime, refreshes earlier. It refreshes
+     * there routinely, and earlier (drawn from the token's issue on) after a
+     * first token or a failure, so that processes started together do not
+     * refresh together. */
     uint64_t refresh_before_expiry_ms;
     /* How long before expiry tinker_auth_get_token() refreshes on demand
      * (default 60000). Capped at a fifth of the token's lifetime. */

@@ -27,7 +27,7 @@ pub struct TinkerAuthOptions {
     pub struct_size: u32,
     /// Non-zero runs a background refresh thread (default 1).
     pub background_refresh: u32,
-    /// Least runway the background thread leaves, capped at 2/5 of the lifetime: where it refreshes routinely (default 120000).
+    /// Least runway the background thread leaves beyond half the lifetime, capped at 4/5 of it (default 0: refresh at half-life).
     pub refresh_before_expiry_ms: u64,
     /// How long before expiry `tinker_auth_get_token` refreshes on demand (default 60000).
     pub refresh_on_demand_within_ms: u64,
@@ -168,7 +168,7 @@ pub(crate) unsafe fn builder(
         )?))
 }
 
-/// The default options: background refresh on, by 120 s before expiry,
+/// The default options: background refresh on, at half-life,
 /// on demand within 60 s, retries at most 60 s apart, 30 s fetch timeout.
 #[no_mangle]
 pub extern "C" fn tinker_auth_options_default() -> TinkerAuthOptions {

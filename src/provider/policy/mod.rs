@@ -6,8 +6,11 @@
 //! - [`schedule`]: a token's deadlines on the local clock;
 //! - [`offset`]: the server's clock offset;
 //! - [`pacing`]: the gaps between exchanges and the flights' deadlines;
-//! - [`spread`]: when the background thread refreshes, spread across a fleet.
+//! - [`spread`]: when the background thread refreshes (at half-life), spread
+//!   across a fleet;
+//! - [`limits`]: the constants they share.
 
+mod limits;
 mod offset;
 mod pacing;
 mod schedule;
@@ -41,7 +44,7 @@ pub(crate) mod test_support {
 
     pub(crate) fn timing() -> Timing {
         Timing {
-            refresh_before_expiry: s(120),
+            refresh_before_expiry: s(0),
             refresh_on_demand_within: s(60),
             retry_delay: s(60),
         }
@@ -63,7 +66,9 @@ mod tests {
 
     #[test]
     fn time_arithmetic_saturates_at_the_extremes() {
-        assert_eq!(backoff(1, Duration::MAX, Duration::MAX, 1.0), Duration::MAX);
+        // The top of the jitter's range, a hair under the whole.
+        let top = backoff(1, Duration::MAX, Duration::MAX, 1.0);
+        assert!(top > Duration::from_secs(u64::MAX - 4096), "{top:?}");
         assert!(backoff(1, Duration::MAX, Duration::MAX, 0.0) < Duration::MAX);
         assert_eq!(backoff(5, Duration::ZERO, s(4), 0.5), Duration::ZERO);
         assert!(

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
+use super::limits::MIN_EXCHANGE_GAP;
 use super::schedule::Schedule;
 use crate::jitter;
 
@@ -12,11 +13,6 @@ pub(crate) const COOLDOWN_CAP: Duration = Duration::from_secs(4);
 
 /// First background retry after a failure; later ones double up to `retry_delay`.
 pub(crate) const RETRY_BASE: Duration = Duration::from_secs(1);
-
-/// Least time between the end of one exchange and the start of the next,
-/// whoever starts it: a token endpoint issuing tokens that live about a second
-/// (or that look so) costs at most about one exchange a second.
-pub(crate) const MIN_EXCHANGE_GAP: Duration = Duration::from_secs(1);
 
 /// Longest span an `Instant` deadline is set ahead: a configured
 /// `Duration::MAX` means "no bound", which `Instant + Duration` cannot hold.
@@ -99,12 +95,20 @@ pub(crate) fn background_sleep(
 }
 
 /// Exponential backoff with jitter: `min(cap, base * 2^(failures-1))` scaled
-/// by a factor in `[0.75, 1)` drawn from `r` in `[0, 1)`.
+/// by a factor in `[0.5, 1)` drawn from `r` in `[0, 1)`.
+///
+/// The jitter is wide so that a fleet whose refreshes failed together (an
+/// outage of the token endpoint) does not retry together: after a few
+/// failures each provider's retries fall anywhere in the back half of the
+/// backoff, and when the endpoint returns the fleet comes back over up to
+/// half a `retry_delay` rather than in one burst. Each provider still gets a
+/// fresh token by its next retry, at most `retry_delay` after the endpoint
+/// returns (at most [`COOLDOWN_CAP`] for a caller).
 pub(crate) fn backoff(failures: u32, base: Duration, cap: Duration, r: f64) -> Duration {
     let raw = jitter::doubling(failures, base, cap);
     // NaN as the top of the range, as ever.
     let r = if r.is_nan() { 1.0 } else { r };
-    jitter::scale(raw, 0.75 + 0.25 * r.clamp(0.0, 1.0 - f64::EPSILON))
+    jitter::scale(raw, 0.5 + 0.5 * r.clamp(0.0, 1.0 - f64::EPSILON))
 }
 
 #[cfg(test)]
@@ -117,15 +121,20 @@ mod tests {
     #[test]
     fn backoff_grows_with_jitter_and_caps() {
         let b = |n, r| backoff(n, s(1), s(4), r);
-        assert_eq!(b(1, 0.0), Duration::from_millis(750));
+        assert_eq!(b(1, 0.0), Duration::from_millis(500));
         assert!(b(1, 0.999) < s(1));
-        assert_eq!(b(2, 0.0), Duration::from_millis(1500));
-        assert_eq!(b(3, 0.0), s(3));
+        assert_eq!(b(2, 0.0), s(1));
+        assert_eq!(b(2, 0.5), Duration::from_millis(1500));
+        assert_eq!(b(3, 0.0), s(2));
+        assert_eq!(b(3, 0.5), s(3));
+        assert_eq!(b(30, 0.0), s(2));
         assert!(b(30, 0.999) < s(4));
         assert!(b(u32::MAX, 0.5) <= s(4));
+        // NaN as the top of the range.
+        assert!(b(3, f64::NAN) >= b(3, 0.999_999) && b(3, f64::NAN) <= s(4));
         assert_eq!(
             backoff(1, s(1), Duration::from_millis(200), 0.0),
-            Duration::from_millis(150)
+            Duration::from_millis(100)
         );
     }
 
@@ -139,7 +148,7 @@ mod tests {
                 background: s(1)
             }
         );
-        // The first backoff (0.75-1 s) is never under the one-second gap.
+        // The first backoffs (0.5-1 s, 1-2 s) are never under the one-second gap.
         assert_eq!(
             p(1, 0.0),
             Pacing {
@@ -147,11 +156,12 @@ mod tests {
                 background: s(1)
             }
         );
-        assert_eq!(p(3, 0.0).on_demand, s(3));
-        assert_eq!(p(3, 0.0).background, s(3));
+        assert_eq!(p(2, 0.0).on_demand, s(1));
+        assert_eq!(p(3, 0.0).on_demand, s(2));
+        assert_eq!(p(3, 0.5).background, s(3));
         // Callers cool down at most 4 s; the thread backs off to retry_delay.
         assert!(p(10, 0.999).on_demand < s(4));
-        assert_eq!(p(10, 0.0).background, s(45));
+        assert_eq!(p(10, 0.0).background, s(30));
         assert!(p(u32::MAX, 0.999).background < s(60));
     }
 

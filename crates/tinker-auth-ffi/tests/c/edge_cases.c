@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     CHECK(options.struct_size == sizeof(tinker_auth_options));
     CHECK(options.background_refresh == 1);
     CHECK(options.fetch_timeout_ms == 30000);
-    CHECK(options.refresh_before_expiry_ms == 120000);
+    CHECK(options.refresh_before_expiry_ms == 0);
     CHECK(options.shared_cache_dir == NULL);
 
     /* An older caller's smaller struct (without shared_cache_dir) still works;

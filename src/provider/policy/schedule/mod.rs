@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::pacing::MIN_EXCHANGE_GAP;
+use super::limits::MIN_EXCHANGE_GAP;
 use super::spread::{background_age_from, Draw};
 use crate::jwt::JwtTimes;
 
@@ -105,12 +105,12 @@ impl Schedule {
     /// `[0, 1)`.
     ///
     /// The background thread refreshes the token at an age (time since its
-    /// `iat`) no later than its late edge, `lifetime - min(refresh_before_expiry,
-    /// 2 * lifetime / 5)`: at that edge for a [`Draw::Routine`] refresh,
-    /// uniformly from issue to it for a [`Draw::Spread`] one, so that
-    /// providers started together spread their refreshes and keep them
-    /// spread. The lifetime is `exp - iat` when `iat`
-    /// is sane (not after `exp`, not ahead of the server's clock at receipt by
+    /// `iat`) no later than its late edge, half its lifetime less
+    /// `uncertainty` (or earlier, for a larger `refresh_before_expiry`): at
+    /// that edge for a [`Draw::Routine`] refresh, uniformly from issue to it
+    /// for a [`Draw::Spread`] one. The rule and its reasons are in
+    /// [`spread`](super::spread). The lifetime is `exp - iat` when `iat` is
+    /// sane (not after `exp`, not ahead of the server's clock at receipt by
     /// more than [`IAT_SLACK`]), else the runway at receipt (age zero).
     pub(crate) fn new(
         times: JwtTimes,
@@ -125,7 +125,7 @@ impl Schedule {
         let window = on_demand_window(t, times.lifetime());
         let (lifetime, age_now) = lifetime_and_age(times, shift(received, offset));
         let floor = age_now.saturating_add(MIN_EXCHANGE_GAP);
-        let age = background_age_from(t, lifetime, draw, r, floor);
+        let age = background_age_from(t, lifetime, uncertainty, draw, r, floor);
         let before = |d: Duration| expires.checked_sub(d).unwrap_or(SystemTime::UNIX_EPOCH);
         Schedule {
             received,

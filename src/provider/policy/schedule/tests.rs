@@ -69,11 +69,25 @@ fn fresh_token_needs_no_refresh_until_its_window() {
 }
 
 #[test]
-fn three_second_token_refreshes_about_once_and_a_half_a_lifetime() {
+fn four_second_token_refreshes_at_half_life_less_the_uncertainty() {
     let t = timing();
+    let sched = Schedule::new(token(0.0, 4.0), 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
+    // Routinely at the late edge, 4 / 2 - 0.5; on demand in the last fifth.
+    assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1500));
+    // Which leaves half the lifetime of service after it.
+    assert_eq!(
+        sched.usable_until.duration_since(sched.background_at).ok(),
+        Some(s(2))
+    );
+    assert!(!sched.needs_refresh(at(3.1)));
+    assert!(sched.needs_refresh(at(3.2)));
+    // Received half a second after its (whole-second) iat: the same edge,
+    // on the token's age, half a second sooner after receipt.
+    let late = Schedule::new(token(0.0, 4.0), 0.0, U, at(0.5), &t, Draw::Routine, 0.0);
+    assert_eq!(late.refresh_delay(at(0.5)), Duration::from_millis(1000));
+    // Three seconds: the pacing gap comes first, then 1.5 s of service less the uncertainty.
     let sched = Schedule::new(token(0.0, 3.0), 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
-    // Routinely at the late edge, 3 - 2 * 3 / 5; on demand in the last fifth.
-    assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1800));
+    assert_eq!(sched.refresh_delay(at(0.0)), Duration::from_millis(1000));
     assert!(!sched.needs_refresh(at(2.3)));
     assert!(sched.needs_refresh(at(2.4)));
 }
@@ -82,19 +96,43 @@ fn three_second_token_refreshes_about_once_and_a_half_a_lifetime() {
 fn routine_refreshes_at_the_late_edge_and_spread_ones_over_a_period() {
     let t = timing();
     let new = |draw, r| Schedule::new(token(0.0, 900.0), 0.0, U, at(0.0), &t, draw, r);
-    // 780 s leaves 120 s, twice the on-demand 60 s.
-    assert_eq!(new(Draw::Routine, 0.9).refresh_delay(at(0.0)), s(780));
-    // A spread draw over [0, 780 s], never inside the 1 s pacing gap.
-    assert_eq!(new(Draw::Spread, 0.5).refresh_delay(at(0.0)), s(390));
+    // 449.5 s leaves half the lifetime and the clock's uncertainty.
+    assert_eq!(
+        new(Draw::Routine, 0.9).refresh_delay(at(0.0)),
+        Duration::from_millis(449_500)
+    );
+    // A spread draw over [0, 449.5 s], never inside the 1 s pacing gap.
+    assert_eq!(
+        new(Draw::Spread, 0.5).refresh_delay(at(0.0)),
+        Duration::from_millis(224_750)
+    );
     let d = new(Draw::Spread, 0.0).refresh_delay(at(0.0)).as_secs_f64();
     assert!((1.0..=1.001).contains(&d), "{d}");
     let d = new(Draw::Spread, 0.999_999)
         .refresh_delay(at(0.0))
         .as_secs_f64();
-    assert!((779.9..=780.0).contains(&d), "{d}");
-    // A larger margin moves the late edge back, to at most 3/5 of the lifetime.
+    assert!((449.4..=449.5).contains(&d), "{d}");
+    // A margin over half the lifetime moves the late edge back, to at most a
+    // fifth of the lifetime; one under it changes nothing.
+    let narrow = Timing {
+        refresh_before_expiry: s(120),
+        ..t
+    };
+    let routine = Schedule::new(
+        token(0.0, 900.0),
+        0.0,
+        U,
+        at(0.0),
+        &narrow,
+        Draw::Routine,
+        0.0,
+    );
+    assert_eq!(
+        routine.refresh_delay(at(0.0)),
+        Duration::from_millis(449_500)
+    );
     let wide = Timing {
-        refresh_before_expiry: s(300),
+        refresh_before_expiry: s(600),
         ..t
     };
     let routine = Schedule::new(
@@ -106,24 +144,44 @@ fn routine_refreshes_at_the_late_edge_and_spread_ones_over_a_period() {
         Draw::Routine,
         0.0,
     );
-    assert_eq!(routine.refresh_delay(at(0.0)), s(600));
+    assert_eq!(routine.refresh_delay(at(0.0)), s(300));
 }
 
 #[test]
 fn no_draw_falls_within_the_pacing_gap_after_arrival() {
     let t = timing();
-    // Adopted 500 s into a 900 s life (floor 501 s, late edge 780 s).
-    let adopted = |r| Schedule::new(token(-500.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, r);
-    // 390 s is before the floor: drawn again over [501 s, 780 s], the
-    // sample rescaled (0.5 * 780 / 501 of the way).
+    // Adopted 200 s into a 900 s life (floor 201 s, late edge 449.5 s).
+    let adopted = |r| Schedule::new(token(-200.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, r);
+    // 224.75 s would do, kept; 0.3 (134.85 s) is before the floor: drawn
+    // again over [201 s, 449.5 s], the sample rescaled (0.3 * 449.5 / 201
+    // of the way).
     let d = adopted(0.5).refresh_delay(at(0.0)).as_secs_f64();
-    let want = 1.0 + 279.0 * (0.5 * 780.0 / 501.0);
+    assert!((d - 24.75).abs() < 0.01, "{d}");
+    let d = adopted(0.3).refresh_delay(at(0.0)).as_secs_f64();
+    let want = 1.0 + 248.5 * (0.3 * 449.5 / 201.0);
     assert!((d - want).abs() < 0.01, "{d} {want}");
-    // Drawn after 501 s already: kept.
+    // Drawn at the top: the late edge.
     let d = adopted(0.999_999).refresh_delay(at(0.0)).as_secs_f64();
-    assert!((279.9..=280.0).contains(&d), "{d}");
+    assert!((249.4..=249.5).contains(&d), "{d}");
     // Routine, the host's token: at the late edge.
     let routine = Schedule::new(
+        token(-200.0, 900.0),
+        0.0,
+        U,
+        at(0.0),
+        &t,
+        Draw::Routine,
+        0.0,
+    );
+    assert_eq!(
+        routine.refresh_delay(at(0.0)),
+        Duration::from_millis(249_500)
+    );
+    // Past the late edge: due at once.
+    let old = Schedule::new(token(-800.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.5);
+    assert_eq!(old.refresh_delay(at(0.0)), Duration::ZERO);
+    // Adopted past the late edge: due at once, routine or not.
+    let past = Schedule::new(
         token(-500.0, 900.0),
         0.0,
         U,
@@ -132,15 +190,12 @@ fn no_draw_falls_within_the_pacing_gap_after_arrival() {
         Draw::Routine,
         0.0,
     );
-    assert_eq!(routine.refresh_delay(at(0.0)), s(280));
-    // Past the late edge: due at once.
-    let old = Schedule::new(token(-800.0, 900.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.5);
-    assert_eq!(old.refresh_delay(at(0.0)), Duration::ZERO);
-    // A 6 s token (late edge 3.6 s): a draw in its first second is drawn
-    // again over [1 s, 3.6 s], never onto the 1 s pacing floor itself.
+    assert_eq!(past.refresh_delay(at(0.0)), Duration::ZERO);
+    // A 6 s token (late edge 2.5 s): a draw in its first second is drawn
+    // again over [1 s, 2.5 s], never onto the 1 s pacing floor itself.
     let short = Schedule::new(token(0.0, 6.0), 0.0, U, at(0.0), &t, Draw::Spread, 0.1);
     let d = short.refresh_delay(at(0.0)).as_secs_f64();
-    let want = 1.0 + 2.6 * (0.1 * 3.6);
+    let want = 1.0 + 1.5 * (0.1 * 2.5);
     assert!((d - want).abs() < 0.01, "{d} {want}");
     // No iat: scheduled on the runway at receipt, like a fresh token.
     let no_iat = JwtTimes {
@@ -148,7 +203,10 @@ fn no_draw_falls_within_the_pacing_gap_after_arrival() {
         iat: None,
     };
     let routine = Schedule::new(no_iat, 0.0, U, at(0.0), &t, Draw::Routine, 0.0);
-    assert_eq!(routine.refresh_delay(at(0.0)), s(780));
+    assert_eq!(
+        routine.refresh_delay(at(0.0)),
+        Duration::from_millis(449_500)
+    );
 }
 
 #[test]
