@@ -302,10 +302,13 @@ pub(crate) fn read_bounded(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>,
         })
 }
 
-/// A request through `agent` with each of the agent's phase timeouts (per
-/// call, resolve, connect, send, receive) clamped to
-/// [`NO_LIMIT`](crate::clock::NO_LIMIT). A caller's agent may say "no limit"
-/// with `Duration::MAX`, which ureq adds to an `Instant`, and panics.
+/// A request through `agent` that follows no redirect (it carries the
+/// credential or the token and the configured headers, which a redirect
+/// would take wherever the server points: the `3xx` response is returned as
+/// is), with each of the agent's phase timeouts (per call, resolve, connect,
+/// send, receive) clamped to [`NO_LIMIT`](crate::clock::NO_LIMIT). A
+/// caller's agent may say "no limit" with `Duration::MAX`, which ureq adds to
+/// an `Instant`, and panics.
 pub(crate) fn configure_bounded<S: ureq::AsSendBody>(
     agent: &ureq::Agent,
     req: ureq::http::Request<S>,
@@ -314,6 +317,7 @@ pub(crate) fn configure_bounded<S: ureq::AsSendBody>(
     let c = |d: Option<std::time::Duration>| d.map(crate::clock::clamp_timeout);
     agent
         .configure_request(req)
+        .max_redirects(0)
         .timeout_per_call(c(t.per_call))
         .timeout_resolve(c(t.resolve))
         .timeout_connect(c(t.connect))

@@ -30,15 +30,16 @@ pub struct AuthenticatedAgentBuilder {
 
 impl AuthenticatedAgentBuilder {
     /// Sends through the caller's own `ureq` agent (its connection pool, TLS,
-    /// proxy and middleware). Each request still overrides two settings: HTTP
-    /// error statuses are returned as responses (the agent classifies them
-    /// itself) and the global timeout is the smaller of the agent's and what
-    /// this builder's [`timeout`](Self::timeout) and the deadline leave. A
-    /// plain `http://` loopback base URL also bypasses the agent's proxy: the
-    /// proxy would see the token in clear.
-    ///
-    /// Beware of an agent that follows redirects: it would send the token to
-    /// wherever the server redirects. Defaults to a private agent that follows
+    /// proxy and middleware). Each request still overrides three settings: no
+    /// redirect is followed, whatever the agent's `max_redirects` (the token
+    /// and the [`header`](Self::header) values would go wherever the server
+    /// points; a `3xx` answer fails the call with
+    /// [`Error::RequestStatus`](crate::Error::RequestStatus)), HTTP error
+    /// statuses are returned as responses (the agent classifies them itself)
+    /// and the global timeout is the smaller of the agent's and what this
+    /// builder's [`timeout`](Self::timeout) and the deadline leave. A plain
+    /// `http://` loopback base URL also bypasses the agent's proxy: the proxy
+    /// would see the token in clear. Defaults to a private agent that follows
     /// no redirects.
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);

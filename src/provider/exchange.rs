@@ -140,7 +140,6 @@ impl Exchange {
             _ => self.timeout,
         };
         let mut config = configure_bounded(&agent, req)
-            .max_redirects(0)
             .http_status_as_error(false)
             .timeout_global(Some(timeout));
         if bypasses_proxy(&self.url) {

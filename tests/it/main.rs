@@ -34,6 +34,7 @@ mod middleware;
 mod pacing;
 mod panics;
 mod parsing;
+mod redirects;
 mod same_token;
 mod server_skew;
 mod shared_cache;
