@@ -73,7 +73,10 @@ pub(crate) struct HeaderOptions {
 impl HeaderOptions {
     /// The environment's Cloudflare Access headers, then the caller's (a
     /// caller's header replaces one of the same name), and the User-Agent.
-    pub(crate) fn resolve(&self) -> Result<ExtraHeaders, Error> {
+    /// A caller's header named `token_header` (the one that carries the
+    /// credential or the token, compared case-insensitively) is refused: it
+    /// would be sent beside the real one, first.
+    pub(crate) fn resolve(&self, token_header: &HeaderName) -> Result<ExtraHeaders, Error> {
         let mut out = ExtraHeaders {
             list: Vec::new(),
             user_agent: HeaderValue::from_static(USER_AGENT),
@@ -96,6 +99,12 @@ impl HeaderOptions {
         for (name, value) in &self.headers {
             let n = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| Error::config("header: not a valid header name"))?;
+            if n == *token_header {
+                return Err(Error::config(format!(
+                    "header {n}: carries the token, which the crate sets itself; \
+                     not allowed through .header()"
+                )));
+            }
             let v = HeaderValue::from_str(value.trim()).map_err(|_| {
                 Error::config(format!(
                     "header {n}: the value holds characters not allowed in a header"
@@ -151,6 +160,15 @@ impl ExtraHeaders {
         value.set_sensitive(true);
         self.list.retain(|(n, _)| *n != name);
         self.list.push((name, value));
+    }
+
+    /// The values of the headers sent (the Cloudflare Access ones, the
+    /// caller's), to scrub from a server's text quoted in an error.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        self.list
+            .iter()
+            .filter_map(|(_, v)| std::str::from_utf8(v.as_bytes()).ok())
+            .collect()
     }
 
     /// The `User-Agent` the crate's own agents are configured with: the

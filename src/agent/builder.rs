@@ -114,7 +114,10 @@ impl AuthenticatedAgentBuilder {
     /// logs or errors. Checked at `build()`. `CF-Access-Client-Id` and
     /// `CF-Access-Client-Secret` are added by default from
     /// `CLOUDFLARE_ACCESS_CLIENT_ID` and `CLOUDFLARE_ACCESS_CLIENT_SECRET`
-    /// when those are set.
+    /// when those are set. The token's header
+    /// ([`header_name`](Self::header_name), `X-API-Key` unless set
+    /// otherwise, in any case) is refused at `build()` with
+    /// [`Error::Config`](crate::Error::Config).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.header_options
             .headers
@@ -134,8 +137,9 @@ impl AuthenticatedAgentBuilder {
     /// Validates the options and builds the agent. Sends nothing.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad base URL or a zero attempt count, deadline
-    /// or timeout.
+    /// [`Error::Config`] for a bad base URL, a zero attempt count, deadline
+    /// or timeout, or a [`header`](Self::header) that is not valid or names
+    /// the token's header.
     pub fn build(self) -> Result<AuthenticatedAgent, Error> {
         token_url(&self.base_url, "/", self.allow_insecure_http)?;
         if self.policy.max_attempts == 0 {
@@ -151,7 +155,7 @@ impl AuthenticatedAgentBuilder {
         // limit" (`Duration::MAX`) must not overflow there. Every attempt's
         // timeout is at most this one.
         let timeout = clamp_timeout(self.timeout);
-        let headers = self.header_options.resolve()?;
+        let headers = self.header_options.resolve(&self.header_name)?;
         // Our own agent is configured as every attempt needs it, so that an
         // attempt with the full timeout skips the per-request configuration
         // (a copy of the whole config); a caller's agent is adjusted per request.

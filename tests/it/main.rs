@@ -23,6 +23,7 @@ mod deadlines;
 mod debug_secrets;
 mod docs;
 mod duration_knobs;
+mod echoes;
 mod fast_path;
 mod faults;
 mod hostile_inputs;
