@@ -73,7 +73,10 @@ pub(crate) struct HeaderOptions {
 impl HeaderOptions {
     /// The environment's Cloudflare Access headers, then the caller's (a
     /// caller's header replaces one of the same name), and the User-Agent.
-    pub(crate) fn resolve(&self) -> Result<ExtraHeaders, Error> {
+    /// A caller's header named `token_header` (the one that carries the
+    /// credential or the token, compared case-insensitively) is refused: it
+    /// would be sent beside the real one, first.
+    pub(crate) fn resolve(&self, token_header: &HeaderName) -> Result<ExtraHeaders, Error> {
         let mut out = ExtraHeaders {
             list: Vec::new(),
             user_agent: HeaderValue::from_static(USER_AGENT),
@@ -96,6 +99,12 @@ impl HeaderOptions {
         for (name, value) in &self.headers {
             let n = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| Error::config("header: not a valid header name"))?;
+            if n == *token_header {
+                return Err(Error::config(format!(
+                    "header {n}: carries the token, which the crate sets itself; \
+                     not allowed through .header()"
+                )));
+            }
             let v = HeaderValue::from_str(value.trim()).map_err(|_| {
                 Error::config(format!(
                     "header {n}: the value holds characters not allowed in a header"
@@ -151,6 +160,15 @@ impl ExtraHeaders {
         value.set_sensitive(true);
         self.list.retain(|(n, _)| *n != name);
         self.list.push((name, value));
+    }
+
+    /// The values of the headers sent (the Cloudflare Access ones, the
+    /// caller's), to scrub from a server's text quoted in an error.
+    pub(crate) fn secrets(&self) -> Vec<&str> {
+        self.list
+            .iter()
+            .filter_map(|(_, v)| std::str::from_utf8(v.as_bytes()).ok())
+            .collect()
     }
 
     /// The `User-Agent` the crate's own agents are configured with: the
@@ -302,10 +320,13 @@ pub(crate) fn read_bounded(body: &mut ureq::Body, limit: u64) -> Result<Vec<u8>,
         })
 }
 
-/// A request through `agent` with each of the agent's phase timeouts (per
-/// call, resolve, connect, send, receive) clamped to
-/// [`NO_LIMIT`](crate::clock::NO_LIMIT). A caller's agent may say "no limit"
-/// with `Duration::MAX`, which ureq adds to an `Instant`, and panics.
+/// A request through `agent` that follows no redirect (it carries the
+/// credential or the token and the configured headers, which a redirect
+/// would take wherever the server points: the `3xx` response is returned as
+/// is), with each of the agent's phase timeouts (per call, resolve, connect,
+/// send, receive) clamped to [`NO_LIMIT`](crate::clock::NO_LIMIT). A
+/// caller's agent may say "no limit" with `Duration::MAX`, which ureq adds to
+/// an `Instant`, and panics.
 pub(crate) fn configure_bounded<S: ureq::AsSendBody>(
     agent: &ureq::Agent,
     req: ureq::http::Request<S>,
@@ -314,6 +335,7 @@ pub(crate) fn configure_bounded<S: ureq::AsSendBody>(
     let c = |d: Option<std::time::Duration>| d.map(crate::clock::clamp_timeout);
     agent
         .configure_request(req)
+        .max_redirects(0)
         .timeout_per_call(c(t.per_call))
         .timeout_resolve(c(t.resolve))
         .timeout_connect(c(t.connect))

@@ -70,6 +70,22 @@ pub fn jwt_claims(jwt: &str) -> Result<Map<String, Value>, Error> {
     }
 }
 
+/// Whether `jwt` is three non-empty base64url segments (a JWS in compact
+/// form, no padding): nothing else, so never a character a header value
+/// refuses or a terminal interprets.
+pub(crate) fn is_compact_jwt(jwt: &str) -> bool {
+    let segment = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut parts = jwt.split('.');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some(h), Some(p), Some(s), None) if segment(h) && segment(p) && segment(s)
+    )
+}
+
 /// When the JWT expires: its `exp` claim (integer or fractional seconds).
 ///
 /// # Errors

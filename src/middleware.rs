@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ureq::http::{self, HeaderName, HeaderValue, StatusCode};
 use ureq::middleware::{Middleware, MiddlewareNext};
-use ureq::{Body, SendBody};
+use ureq::{Body, RequestExt, SendBody};
 
 use crate::agent::DEFAULT_AUTH_HEADER;
 use crate::auth_provider::AuthTokenProvider;
@@ -29,6 +29,14 @@ use crate::error::Error;
 ///
 /// A provider error fails the request with `ureq::Error::Other` wrapping the
 /// crate's [`Error`]; nothing is sent.
+///
+/// # Redirects are refused
+///
+/// `ureq` follows redirects inside the call the middleware wraps, with the
+/// headers the middleware set: the token would go wherever a server points.
+/// So every request through the middleware follows no redirect, whatever the
+/// agent's `max_redirects`, to the same origin or another: the `3xx` response
+/// is handed back as it is (its `Location` for the caller to judge).
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -76,9 +84,19 @@ fn other(e: Error) -> ureq::Error {
 impl Middleware for AuthMiddleware {
     fn handle(
         &self,
-        mut request: http::Request<SendBody<'_>>,
+        request: http::Request<SendBody<'_>>,
         next: MiddlewareNext<'_>,
     ) -> Result<http::Response<Body>, ureq::Error> {
+        // Follow no redirect: the token (and the caller's headers) would go
+        // along. Always `Some` inside a middleware.
+        let mut request = match request.middleware_config() {
+            Some(config) => config.max_redirects(0).build(),
+            None => {
+                return Err(other(Error::config(
+                    "AuthMiddleware: not called from an agent's middleware chain",
+                )))
+            }
+        };
         let token = self.provider.get_token().map_err(other)?;
         if let Some(t) = &token {
             let mut value = HeaderValue::from_str(t.as_str()).map_err(|_| {

@@ -116,6 +116,41 @@ fn zero_config_from_the_environment() {
     assert!(!shown.contains(CF_SECRET), "{shown}");
     assert!(!shown.contains(&server.api_key()), "{shown}");
 
+    // A server that echoes the Cloudflare Access pair in its `detail`, on
+    // the exchange and on a request: the error quotes neither, on one line.
+    let mut echo = mockito::Server::new();
+    let echoed = format!("cf {CF_ID}\nsecret {CF_SECRET}\u{1b}[0m");
+    let _exchange = echo
+        .mock("POST", TOKEN_PATH)
+        .with_status(500)
+        .with_body(serde_json::json!({ "detail": echoed }).to_string())
+        .create();
+    let _request = echo
+        .mock("GET", "/api/v1/echo")
+        .with_status(400)
+        .with_body(serde_json::json!({ "detail": echoed }).to_string())
+        .create();
+    let failed = JwtAuthProvider::builder(echo.url())
+        .api_key(server.api_key())
+        .background_refresh(false)
+        .build()
+        .expect_err("a 500 fails the first exchange");
+    let refused = AuthenticatedAgent::builder(echo.url(), std::sync::Arc::new(provider.clone()))
+        .max_attempts(1)
+        .build()
+        .expect("an agent")
+        .get("/api/v1/echo")
+        .expect_err("a 400 fails the request");
+    for err in [&failed, &refused] {
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains(CF_SECRET) && !shown.contains(CF_ID),
+            "{shown}"
+        );
+        assert!(!err.to_string().chars().any(char::is_control), "{err}");
+        assert!(err.to_string().contains("<redacted>"), "{err}");
+    }
+
     // The whoami example, as a child process with the same environment.
     match whoami_example() {
         Some(exe) => {
@@ -142,7 +177,8 @@ fn zero_config_from_the_environment() {
     }
 
     let logs = capture.0.lock().unwrap_or_else(|e| e.into_inner());
-    for line in logs.iter() {
+    // mockito, the echoing test server, logs what it receives: not ours.
+    for line in logs.iter().filter(|l| !l.starts_with("mockito")) {
         assert!(
             !line.contains(CF_SECRET),
             "a log line holds the secret: {line}"

@@ -30,15 +30,16 @@ pub struct AuthenticatedAgentBuilder {
 
 impl AuthenticatedAgentBuilder {
     /// Sends through the caller's own `ureq` agent (its connection pool, TLS,
-    /// proxy and middleware). Each request still overrides two settings: HTTP
-    /// error statuses are returned as responses (the agent classifies them
-    /// itself) and the global timeout is the smaller of the agent's and what
-    /// this builder's [`timeout`](Self::timeout) and the deadline leave. A
-    /// plain `http://` loopback base URL also bypasses the agent's proxy: the
-    /// proxy would see the token in clear.
-    ///
-    /// Beware of an agent that follows redirects: it would send the token to
-    /// wherever the server redirects. Defaults to a private agent that follows
+    /// proxy and middleware). Each request still overrides three settings: no
+    /// redirect is followed, whatever the agent's `max_redirects` (the token
+    /// and the [`header`](Self::header) values would go wherever the server
+    /// points; a `3xx` answer fails the call with
+    /// [`Error::RequestStatus`](crate::Error::RequestStatus)), HTTP error
+    /// statuses are returned as responses (the agent classifies them itself)
+    /// and the global timeout is the smaller of the agent's and what this
+    /// builder's [`timeout`](Self::timeout) and the deadline leave. A plain
+    /// `http://` loopback base URL also bypasses the agent's proxy: the proxy
+    /// would see the token in clear. Defaults to a private agent that follows
     /// no redirects.
     pub fn agent(mut self, agent: ureq::Agent) -> Self {
         self.agent = Some(agent);
@@ -113,7 +114,10 @@ impl AuthenticatedAgentBuilder {
     /// logs or errors. Checked at `build()`. `CF-Access-Client-Id` and
     /// `CF-Access-Client-Secret` are added by default from
     /// `CLOUDFLARE_ACCESS_CLIENT_ID` and `CLOUDFLARE_ACCESS_CLIENT_SECRET`
-    /// when those are set.
+    /// when those are set. The token's header
+    /// ([`header_name`](Self::header_name), `X-API-Key` unless set
+    /// otherwise, in any case) is refused at `build()` with
+    /// [`Error::Config`](crate::Error::Config).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.header_options
             .headers
@@ -133,8 +137,9 @@ impl AuthenticatedAgentBuilder {
     /// Validates the options and builds the agent. Sends nothing.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad base URL or a zero attempt count, deadline
-    /// or timeout.
+    /// [`Error::Config`] for a bad base URL, a zero attempt count, deadline
+    /// or timeout, or a [`header`](Self::header) that is not valid or names
+    /// the token's header.
     pub fn build(self) -> Result<AuthenticatedAgent, Error> {
         token_url(&self.base_url, "/", self.allow_insecure_http)?;
         if self.policy.max_attempts == 0 {
@@ -150,7 +155,7 @@ impl AuthenticatedAgentBuilder {
         // limit" (`Duration::MAX`) must not overflow there. Every attempt's
         // timeout is at most this one.
         let timeout = clamp_timeout(self.timeout);
-        let headers = self.header_options.resolve()?;
+        let headers = self.header_options.resolve(&self.header_name)?;
         // Our own agent is configured as every attempt needs it, so that an
         // attempt with the full timeout skips the per-request configuration
         // (a copy of the whole config); a caller's agent is adjusted per request.

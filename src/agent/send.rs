@@ -137,7 +137,9 @@ impl AuthenticatedAgent {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("invalid_token"));
         let text = read_bounded(resp.body_mut(), MAX_ERROR_BODY).unwrap_or_default();
-        let detail = detail_of(&text, token.map_or("", Token::as_str));
+        let mut secrets = self.inner.headers.secrets();
+        secrets.extend(token.map(Token::as_str));
+        let detail = detail_of(&text, &secrets);
         if status == 401 {
             if !invalid_token && detail.as_deref() != Some("Invalid JWT") {
                 log::debug!("request {endpoint}: 401 without a token-rejection signal");

@@ -216,7 +216,8 @@ impl JwtAuthProviderBuilder {
     /// `CF-Access-Client-Id` and `CF-Access-Client-Secret` are added by
     /// default from `CLOUDFLARE_ACCESS_CLIENT_ID` and
     /// `CLOUDFLARE_ACCESS_CLIENT_SECRET` when those are set, as the Python
-    /// SDK does.
+    /// SDK does. `X-API-Key` (in any case), which carries the credential, is
+    /// refused at `build()` with [`Error::Config`].
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.header_options
             .headers
@@ -302,7 +303,11 @@ impl JwtAuthProviderBuilder {
                 "credential timeout must be positive (a credential command's timeout)",
             ));
         }
-        let headers = self.header_options.resolve()?;
+        let headers = self
+            .header_options
+            .resolve(&ureq::http::HeaderName::from_static(
+                crate::DEFAULT_AUTH_HEADER,
+            ))?;
         let exchange = Exchange::with(url, fetch_timeout, self.agent, headers);
         let mut shared = Shared::new(credential, exchange, self.clock, self.timing, fetch_timeout);
         shared.host = match self.shared_cache {

@@ -14,7 +14,8 @@ use crate::http::{
     bypasses_proxy, configure_bounded, default_tls_config, read_bounded, BodyError, ExtraHeaders,
 };
 use crate::http_date::parse_http_date;
-use crate::jwt::{jwt_times, JwtTimes};
+use crate::jwt::{is_compact_jwt, jwt_times, JwtTimes};
+use crate::redact::server_text;
 
 /// Largest token-endpoint response body we read. A JWT response is ~1 KiB.
 pub(crate) const MAX_BODY: u64 = 64 * 1024;
@@ -26,9 +27,6 @@ pub(crate) const MAX_BODY: u64 = 64 * 1024;
 /// them after its first exchange over loopback http. A token response's
 /// header is well under 1 KiB and its body is read in pieces.
 const HTTP_BUFFER: usize = 16 * 1024;
-
-/// Longest `detail` we quote in an error.
-const MAX_DETAIL: usize = 200;
 
 /// A JWT fresh from the token endpoint, with what the exchange says about time.
 #[derive(Debug)]
@@ -140,7 +138,6 @@ impl Exchange {
             _ => self.timeout,
         };
         let mut config = configure_bounded(&agent, req)
-            .max_redirects(0)
             .http_status_as_error(false)
             .timeout_global(Some(timeout));
         if bypasses_proxy(&self.url) {
@@ -163,7 +160,9 @@ impl Exchange {
             BodyError::Failed(e) => self.transport(e, timeout),
         })?;
         let received = clock.now();
-        let (jwt, times) = parse_response(status, &body, credential)?;
+        let mut secrets = self.headers.secrets();
+        secrets.push(credential);
+        let (jwt, times) = parse_response(status, &body, &secrets)?;
         Ok(Received {
             jwt,
             times,
@@ -188,14 +187,20 @@ impl Exchange {
 }
 
 /// Turns the token endpoint's answer into a JWT, or an error naming the step
-/// and the status. `credential` is only used to scrub it from quoted text.
+/// and the status. `secrets` (the credential, the configured header values)
+/// are only used to scrub them from quoted text.
+///
+/// A `jwt` that is not three non-empty base64url segments (a JWS in compact
+/// form) is refused as [`Error::BadResponse`], never quoted: such a token,
+/// control characters or line breaks included, would fail every request as
+/// a header value, or be printed by the CLI as it is.
 pub(crate) fn parse_response(
     status: u16,
     body: &[u8],
-    credential: &str,
+    secrets: &[&str],
 ) -> Result<(String, JwtTimes), Error> {
     if !(200..300).contains(&status) {
-        let detail = detail_of(body, credential);
+        let detail = detail_of(body, secrets);
         return Err(if status == 401 || status == 403 {
             Error::CredentialRejected { status, detail }
         } else {
@@ -211,6 +216,9 @@ pub(crate) fn parse_response(
         Some(_) => return Err(bad("has a `jwt` that is not a non-empty string")),
         None => return Err(bad("has no `jwt` field")),
     };
+    if !is_compact_jwt(&jwt) {
+        return Err(bad("has a `jwt` that is not three base64url segments"));
+    }
     let times = jwt_times(&jwt).map_err(|e| match e {
         Error::InvalidJwt { reason } => bad(&format!("carries an unusable jwt: {reason}")),
         other => other,
@@ -218,23 +226,17 @@ pub(crate) fn parse_response(
     Ok((jwt, times))
 }
 
-/// The server's `detail`, bounded, with the credential scrubbed in case the
-/// server echoes it.
-pub(crate) fn detail_of(body: &[u8], credential: &str) -> Option<String> {
+/// The server's `detail` as an error quotes it: one line of printable
+/// characters, bounded, with each of `secrets` (the credential or token
+/// sent, the configured header values) scrubbed in case the server echoes
+/// it (see [`server_text`]).
+pub(crate) fn detail_of(body: &[u8], secrets: &[&str]) -> Option<String> {
     let value: Value = serde_json::from_slice(body).ok()?;
     let detail = match value.get("detail")? {
-        Value::String(s) => s.clone(),
+        Value::String(s) => server_text(s, secrets),
         Value::Null => return None,
-        other => other.to_string(),
+        other => server_text(&other.to_string(), secrets),
     };
-    let mut detail = if credential.is_empty() {
-        detail
-    } else {
-        detail.replace(credential, "<redacted>")
-    };
-    if detail.chars().count() > MAX_DETAIL {
-        detail = detail.chars().take(MAX_DETAIL).collect::<String>() + "…";
-    }
     Some(detail)
 }
 
@@ -247,7 +249,7 @@ mod tests {
     const JWT: &str = "eyJhbGciOiJub25lIn0.eyJleHAiOjIwMDAwMDAwMDAsImlhdCI6MTk5OTk5OTEwMH0.c2ln";
 
     fn err(status: u16, body: &str) -> String {
-        parse_response(status, body.as_bytes(), KEY)
+        parse_response(status, body.as_bytes(), &[KEY])
             .unwrap_err()
             .to_string()
     }
@@ -255,7 +257,7 @@ mod tests {
     #[test]
     fn accepts_a_jwt_response() {
         let body = format!(r#"{{"jwt":"{JWT}"}}"#);
-        let (jwt, times) = parse_response(200, body.as_bytes(), KEY).unwrap();
+        let (jwt, times) = parse_response(200, body.as_bytes(), &[KEY]).unwrap();
         assert_eq!(jwt, JWT);
         assert_eq!(times.lifetime(), Some(Duration::from_secs(900)));
     }
@@ -296,7 +298,7 @@ mod tests {
             "token exchange: credential rejected (401): API key revoked"
         );
         assert!(matches!(
-            parse_response(403, b"", KEY),
+            parse_response(403, b"", &[KEY]),
             Err(Error::CredentialRejected {
                 status: 403,
                 detail: None
@@ -375,9 +377,10 @@ mod tests {
                         .to_string()
                         .into_bytes();
                 }
-                match parse_response(status, &body, &key) {
+                match parse_response(status, &body, &[&key]) {
                     Ok((jwt, times)) => {
                         prop_assert!((200..300).contains(&status));
+                        prop_assert!(is_compact_jwt(&jwt), "{:?}", jwt);
                         prop_assert_eq!(jwt_times(&jwt).ok(), Some(times));
                     }
                     Err(e) => {
@@ -398,7 +401,7 @@ mod tests {
                 let claims = serde_json::json!({ "exp": exp, "iat": iat, "sub": extra });
                 let jwt = format!("eyJhbGciOiJub25lIn0.{}.c2ln", b64url(claims.to_string().as_bytes()));
                 let body = serde_json::json!({ "jwt": jwt, "other": extra }).to_string();
-                let (got, times) = parse_response(200, body.as_bytes(), KEY).unwrap();
+                let (got, times) = parse_response(200, body.as_bytes(), &[KEY]).unwrap();
                 prop_assert_eq!(&got, &jwt);
                 prop_assert_eq!(times.exp, std::time::UNIX_EPOCH + Duration::from_secs(exp));
                 prop_assert_eq!(times.iat, Some(std::time::UNIX_EPOCH + Duration::from_secs(iat)));

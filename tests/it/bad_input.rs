@@ -20,16 +20,22 @@ fn assert_clean(err: &Error) {
 #[test]
 fn malformed_success_bodies() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (b"<html>oops</html>".to_vec(), "token exchange: 200 response is not JSON"),
+        (
+            b"<html>oops</html>".to_vec(),
+            "token exchange: 200 response is not JSON",
+        ),
         (b"".to_vec(), "token exchange: 200 response is not JSON"),
-        (br#"{"token":"x"}"#.to_vec(), "token exchange: 200 response has no `jwt` field"),
+        (
+            br#"{"token":"x"}"#.to_vec(),
+            "token exchange: 200 response has no `jwt` field",
+        ),
         (
             body_for(&jwt_with(serde_json::json!({"sub": "no-exp"}))),
             "token exchange: 200 response carries an unusable jwt: missing `exp` claim",
         ),
         (
             br#"{"jwt":"a.b"}"#.to_vec(),
-            "token exchange: 200 response carries an unusable jwt: expected three dot-separated parts",
+            "token exchange: 200 response has a `jwt` that is not three base64url segments",
         ),
     ];
     for (body, want) in cases {

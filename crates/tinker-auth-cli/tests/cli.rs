@@ -799,3 +799,53 @@ fn a_held_cache_lock_costs_a_bounded_wait_not_the_token() {
     );
     assert_eq!(server.exchanges(), 3);
 }
+
+#[test]
+fn a_token_that_is_not_three_base64url_segments_is_never_printed_or_cached() {
+    let good = testkit::jwt_expiring_in(600.0, 600.0);
+    for hostile in [
+        format!("{good}\r\nX-Injected: 1"),
+        format!("\u{1b}]0;pwned\u{7}{good}"),
+        format!("{good}\0"),
+    ] {
+        let server = testkit::TokenServer::new({
+            let hostile = hostile.clone();
+            move |_| (200, testkit::body_for(&hostile))
+        });
+        let home = Home::new();
+        let out = home.run(
+            &["token", "--base-url", &server.url()],
+            &[("TINKER_API_KEY", testkit::KEY)],
+            None,
+        );
+        let stderr = assert_fails(&out, 4, testkit::KEY);
+        assert!(stderr.contains("not three base64url segments"), "{stderr}");
+        assert!(!stderr.contains(&good), "{stderr}");
+        assert!(
+            !stderr.trim_end().chars().any(char::is_control),
+            "{stderr:?}"
+        );
+        assert!(home.cache_files().is_empty(), "{:?}", home.cache_files());
+    }
+}
+
+#[test]
+fn a_servers_detail_is_printed_as_one_clean_line_without_the_key() {
+    let server = testkit::TokenServer::new(|_| {
+        let detail = format!("key {}\nrejected\u{1b}]0;pwned\u{7}", testkit::KEY);
+        let body = serde_json::json!({ "detail": detail }).to_string();
+        (500, body.into_bytes())
+    });
+    let home = Home::new();
+    let out = home.run(
+        &["token", "--base-url", &server.url()],
+        &[("TINKER_API_KEY", testkit::KEY)],
+        None,
+    );
+    let stderr = assert_fails(&out, 4, testkit::KEY);
+    assert!(stderr.contains("<redacted> rejected"), "{stderr}");
+    assert!(
+        !stderr.trim_end().chars().any(char::is_control),
+        "{stderr:?}"
+    );
+}

@@ -250,4 +250,28 @@ mod tests {
         );
         assert!(!text.contains("secret-value"), "{text}");
     }
+
+    /// The C error message is the error's `Display`: a server's `detail` in
+    /// it is one line of printable characters, without the credential it
+    /// echoes.
+    #[test]
+    fn a_servers_detail_reaches_c_as_one_clean_line() {
+        let server = testkit::TokenServer::new(|_| {
+            let detail = format!("key {}\nrejected\u{1b}[31m\u{7}", testkit::KEY);
+            let body = serde_json::json!({ "detail": detail }).to_string();
+            (500, body.into_bytes())
+        });
+        let mut err = error_struct(0, "");
+        let url = std::ffi::CString::new(server.url()).unwrap();
+        let key = std::ffi::CString::new(testkit::KEY).unwrap();
+        // SAFETY: valid C strings and a live error struct.
+        let h = unsafe { tinker_auth_new(url.as_ptr(), key.as_ptr(), &mut err) };
+        assert_eq!(h, 0);
+        // SAFETY: `error_struct` always NUL-terminates the message.
+        let text = unsafe { CStr::from_ptr(err.message.as_ptr()) }.to_string_lossy();
+        assert!(text.contains("500"), "{text}");
+        assert!(text.contains("<redacted> rejected"), "{text}");
+        assert!(!text.contains(testkit::KEY), "{text}");
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+    }
 }
