@@ -8,8 +8,12 @@
 //! is read precisely; the monotonic check only guards against steps back, so
 //! on Linux with the system clock it reads `CLOCK_MONOTONIC_COARSE` (the
 //! monotonic time at the last timer tick: no hardware counter read, a few
-//! nanoseconds) against a deadline brought forward by one tick, so that it
-//! never serves later than the precise clock would. Elsewhere, and with an
+//! nanoseconds) against a deadline brought forward by two ticks. The coarse
+//! clock is one tick behind the precise one when ticks come on time; a tick
+//! delayed further (a loaded VM) can let a copy be served a few milliseconds
+//! past the monotonic deadline, which matters only if the wall clock was also
+//! stepped back, and which is still a whole on-demand window (at least a
+//! fifth of the token's lifetime) before its expiry. Elsewhere, and with an
 //! injected [`Clock`](crate::Clock), it reads the clock's
 //! [`instant`](crate::Clock::instant).
 
@@ -22,7 +26,7 @@ use crate::clock::ClockSource;
 pub(super) enum MonoDeadline {
     /// On the provider clock's [`instant`](ClockSource::instant).
     Instant(Instant),
-    /// On `CLOCK_MONOTONIC_COARSE`, already less one tick of it.
+    /// On `CLOCK_MONOTONIC_COARSE`, already less two ticks of it.
     #[cfg(target_os = "linux")]
     Coarse(std::time::Duration),
 }
@@ -68,8 +72,8 @@ mod coarse {
         Duration::new(secs, 0).checked_add(Duration::from_nanos(nanos.into()))
     }
 
-    /// `CLOCK_MONOTONIC_COARSE` now: at most one tick behind
-    /// `CLOCK_MONOTONIC`, never ahead of it.
+    /// `CLOCK_MONOTONIC_COARSE` now: never ahead of `CLOCK_MONOTONIC`, and
+    /// one tick behind it while ticks come on time.
     #[inline]
     pub(super) fn now() -> Duration {
         let t = clock_gettime(ClockId::MonotonicCoarse);
@@ -78,8 +82,9 @@ mod coarse {
     }
 
     /// `at` (an [`Instant`], which std reads on `CLOCK_MONOTONIC`) on
-    /// `CLOCK_MONOTONIC`, less one tick of the coarse clock: a coarse reading
-    /// before it means the precise clock is before `at`. `None` when the tick
+    /// `CLOCK_MONOTONIC`, less two ticks of the coarse clock: a coarse reading
+    /// before it means the precise clock is before `at` unless a tick came
+    /// more than a tick late. `None` when the tick
     /// is unknown or too coarse to trust. A deadline past the end of time
     /// (overflow) becomes one already passed: the copy is then not served.
     pub(super) fn deadline(at: Instant) -> Option<Duration> {
@@ -93,7 +98,7 @@ mod coarse {
         let left = at.saturating_duration_since(Instant::now());
         Some(
             base.checked_add(left)
-                .map_or(Duration::ZERO, |d| d.saturating_sub(tick)),
+                .map_or(Duration::ZERO, |d| d.saturating_sub(tick.saturating_mul(2))),
         )
     }
 }
@@ -110,8 +115,9 @@ mod tests {
         let sys = ClockSource::System;
         let hour = Duration::from_secs(3600);
         assert!(MonoDeadline::new(&sys, Instant::now() + hour).ahead(&sys));
-        // Now, or past: due at once (the coarse form is a tick early).
-        assert!(!MonoDeadline::new(&sys, Instant::now()).ahead(&sys));
+        // A deadline "now" is not asserted: the coarse clock lags by more
+        // than its tick when a tick comes late (seen on a loaded VM, about
+        // one run in ten). A second past is far beyond any such lag.
         let past = Instant::now().checked_sub(Duration::from_secs(1));
         if let Some(past) = past {
             assert!(!MonoDeadline::new(&sys, past).ahead(&sys));
