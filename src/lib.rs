@@ -84,7 +84,7 @@ mod jwt;
 mod middleware;
 mod provider;
 mod redact;
-// Not wired in yet: see the module's doc.
+// The one-token-per-host cache (`shared_cache_dir`): `flock`, so Unix only.
 #[cfg(unix)]
 mod shared_cache;
 mod token;
