@@ -97,7 +97,7 @@ impl Middleware for AuthMiddleware {
         };
         if let (true, Some(t)) = (rejected, &token) {
             if self.provider.invalidate(t) {
-                log::debug!("token rejected (401); the next request will carry a fresh one");
+                log::debug!(target: crate::LOG_TARGET_MIDDLEWARE, "token rejected (401); the next request will carry a fresh one");
             }
         }
         result

@@ -39,7 +39,10 @@ impl Shared {
                 let received_mono = self.clock.instant();
                 self.set_current(&mut st, token, schedule, received_mono);
             }
-            Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
+            Err(e) => log::warn!(
+                target: crate::LOG_TARGET_PROVIDER,
+                "seed token ignored, fetching a new one: {e}"
+            ),
         }
     }
 

@@ -37,7 +37,7 @@ pub(super) fn load_or_create_key(dir: &Path, uid: u32) -> Result<[u8; KEY_LEN], 
         Ok(Some(key)) => return Ok(key),
         Ok(None) => false,
         Err(why) => {
-            log::debug!("shared cache: replacing {}: {why}", path.display());
+            log::debug!(target: crate::LOG_TARGET_SHARED_CACHE, "shared cache: replacing {}: {why}", path.display());
             true
         }
     };

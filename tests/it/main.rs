@@ -28,6 +28,7 @@ mod faults;
 mod hostile_inputs;
 mod https;
 mod lifecycle;
+mod log_targets;
 mod manual_background;
 mod manual_clock;
 mod middleware;
