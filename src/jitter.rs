@@ -1,36 +1,13 @@
-//! A tiny per-thread random source for jitter (not for anything secret), and
-//! the arithmetic every backoff shares.
+//! Randomness for jitter (not for anything secret), and the arithmetic every
+//! backoff shares.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-thread_local! {
-    static STATE: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    // RandomState is seeded from the OS once per thread; mixing in the thread
-    // id keeps two threads from sharing a sequence.
-    let mut h = RandomState::new().build_hasher();
-    h.write_u64(0x9e37_79b9_7f4a_7c15);
-    let id = format!("{:?}", std::thread::current().id());
-    h.write(id.as_bytes());
-    h.finish() | 1
-}
-
-/// A uniform sample in `[0, 1)` (xorshift64*).
+/// A uniform sample in `[0, 1)`, from `fastrand`'s per-thread generator
+/// (wyrand, seeded per thread from the standard library's hash seed and the
+/// thread's id).
 pub(crate) fn unit() -> f64 {
-    STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        s.set(x);
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        (r >> 11) as f64 / (1u64 << 53) as f64
-    })
+    fastrand::f64()
 }
 
 /// The ceiling of exponential backoff before attempt `n` (1 for the first):

@@ -63,7 +63,8 @@
 //! language, the environment and the errors); its `docs/` folder holds the
 //! guide (`USAGE.md`), the design (`ARCHITECTURE.md`: the lock protocol, the
 //! refresh, pacing and shared-cache rules), what the crate survives
-//! (`RELIABILITY.md`) and what it costs (`PERFORMANCE.md`).
+//! (`RELIABILITY.md`), what it costs (`PERFORMANCE.md`), and its log
+//! targets and counters (`OBSERVABILITY.md`).
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -81,10 +82,11 @@ mod http;
 mod http_date;
 mod jitter;
 mod jwt;
+mod log_target;
 mod middleware;
 mod provider;
 mod redact;
-// Not wired in yet: see the module's doc.
+// The one-token-per-host cache (`shared_cache_dir`): `flock`, so Unix only.
 #[cfg(unix)]
 mod shared_cache;
 mod token;
@@ -103,6 +105,10 @@ pub use http::{
     DEFAULT_BASE_URL,
 };
 pub use jwt::{jwt_claims, jwt_expiry};
+pub use log_target::{
+    LOG_TARGETS, LOG_TARGET_AGENT, LOG_TARGET_MIDDLEWARE, LOG_TARGET_PROVIDER, LOG_TARGET_REFRESH,
+    LOG_TARGET_SHARED_CACHE,
+};
 pub use middleware::AuthMiddleware;
 pub use provider::{JwtAuthProvider, Stats};
 pub use provider::{
@@ -122,3 +128,8 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../docs/USAGE.md")]
 #[cfg(doctest)]
 pub struct UsageDoctests;
+
+/// Compiles the Rust snippets of `docs/OBSERVABILITY.md` as doctests.
+#[doc = include_str!("../docs/OBSERVABILITY.md")]
+#[cfg(doctest)]
+pub struct ObservabilityDoctests;

@@ -116,7 +116,10 @@ impl Middleware for AuthMiddleware {
         let accepted = matches!(&result, Ok(resp) if resp.status().is_success());
         if let Some(t) = &token {
             if rejected && self.provider.invalidate(t) {
-                log::debug!("token rejected (401); the next request will carry a fresh one");
+                log::debug!(
+                    target: crate::LOG_TARGET_MIDDLEWARE,
+                    "token rejected (401); the next request will carry a fresh one"
+                );
             } else if accepted {
                 self.provider.accepted(t);
             }

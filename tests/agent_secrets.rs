@@ -228,7 +228,7 @@ fn no_secret_in_errors_or_logs() {
     ));
     assert!(has("re-sending once with a fresh token"));
     assert!(has("tinker_auth::middleware"));
-    assert!(has("WARN tinker_auth::provider"));
+    assert!(has("WARN tinker_auth::refresh"));
     assert!(
         ours.iter().any(|l| l.contains(" ureq")),
         "ureq's own lines were captured"

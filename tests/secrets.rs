@@ -186,6 +186,21 @@ fn no_api_key_and_no_jwt_in_any_log_line_or_error() {
     );
     assert!(ev.secrets.len() > 10 && ev.texts.len() > 50);
 
+    // Every line of ours is under a pinned target, and the failed-refresh
+    // warnings under `tinker_auth::refresh`.
+    for l in lines.iter().filter(|l| l.target.starts_with("tinker_auth")) {
+        assert!(
+            tinker_auth::LOG_TARGETS.contains(&l.target.as_str()),
+            "a log line under an unpinned target ({} {}): {}",
+            l.level,
+            l.target,
+            l.text
+        );
+    }
+    assert!(lines
+        .iter()
+        .any(|l| l.level == Level::Warn && l.target == tinker_auth::LOG_TARGET_REFRESH));
+
     // The detector itself: a planted secret is found.
     assert!(leaks(&format!("x {} y", ev.secrets[0]), &ev.secrets[0]));
 

@@ -16,9 +16,9 @@ use crate::error::Error;
 use crate::http::join_url;
 use crate::jitter;
 
-/// The retry loop logs as the agent, as it did before it had a file of its
-/// own: `RUST_LOG` filters written for `tinker_auth::agent` keep working.
-const LOG_TARGET: &str = "tinker_auth::agent";
+/// The retry loop logs as the agent: `RUST_LOG` filters written for
+/// `tinker_auth::agent` keep working.
+const LOG_TARGET: &str = crate::LOG_TARGET_AGENT;
 
 impl AuthenticatedAgent {
     /// Counts a failure that happened after the call's exchange succeeded.

@@ -142,7 +142,7 @@ impl AuthenticatedAgent {
         let detail = detail_of(&text, &secrets);
         if status == 401 {
             if !invalid_token && detail.as_deref() != Some("Invalid JWT") {
-                log::debug!("request {endpoint}: 401 without a token-rejection signal");
+                log::debug!(target: crate::LOG_TARGET_AGENT, "request {endpoint}: 401 without a token-rejection signal");
             }
             return Outcome::Unauthorized { detail };
         }

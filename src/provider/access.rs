@@ -42,7 +42,10 @@ impl Shared {
                 self.set_current(&mut st, token, schedule, received_mono);
                 st.ours = false;
             }
-            Err(e) => log::warn!("seed token ignored, fetching a new one: {e}"),
+            Err(e) => log::warn!(
+                target: crate::LOG_TARGET_PROVIDER,
+                "seed token ignored, fetching a new one: {e}"
+            ),
         }
     }
 
@@ -139,7 +142,7 @@ impl Shared {
                 // The gap runs from the end of the exchange that brought it.
                 self.repace(&mut st);
                 let cause = self.tokens_rejected(&st);
-                log::debug!("{cause}");
+                log::debug!(target: crate::LOG_TARGET_REFRESH, "{cause}");
                 st.cause = Some(cause);
             }
             Some(Rejection::Late) if st.rejected > 0 => self.end_streak(&mut st),
@@ -157,7 +160,10 @@ impl Shared {
         let mut st = self.state.lock();
         let current = st.current.as_ref().is_some_and(|c| c.token.same_as(token));
         if current && st.rejected > 0 {
-            log::debug!("a token was accepted again; the back-off after rejected tokens ends");
+            log::debug!(
+                target: crate::LOG_TARGET_REFRESH,
+                "a token was accepted again; the back-off after rejected tokens ends"
+            );
             self.end_streak(&mut st);
         }
     }

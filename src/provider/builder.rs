@@ -317,6 +317,7 @@ impl JwtAuthProviderBuilder {
                 Some(dir) => Some(Host::new(dir, &base_url)),
                 None => {
                     log::warn!(
+                        target: crate::LOG_TARGET_SHARED_CACHE,
                         "shared cache: neither XDG_CACHE_HOME nor HOME is set; using a private token"
                     );
                     None

@@ -73,7 +73,7 @@ impl Shared {
         let st = self.state.lock();
         let want = Want::After(scheduled_after);
         if let Err(e) = self.refresh(st, want, Trigger::Background, None) {
-            log::debug!("background refresh: {e}");
+            log::debug!(target: crate::LOG_TARGET_REFRESH, "background refresh: {e}");
         }
     }
 
@@ -179,7 +179,10 @@ impl Shared {
                     });
                 match helper {
                     Ok(_) => return self.wait_for_flight(st, deadline, false),
-                    Err(e) => log::debug!("no helper thread ({e}); refreshing inline"),
+                    Err(e) => log::debug!(
+                        target: crate::LOG_TARGET_REFRESH,
+                        "no helper thread ({e}); refreshing inline"
+                    ),
                 }
             }
             self.fly(&mut st, trigger);

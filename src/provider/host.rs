@@ -138,7 +138,10 @@ impl Shared {
                 if let Some(c) = cache.read().filter(|c| self.adoptable(c)) {
                     return Ok(Fetched::Adopted(c));
                 }
-                log::debug!("shared cache: lock held by another process; exchanging without it");
+                log::debug!(
+                    target: crate::LOG_TARGET_SHARED_CACHE,
+                    "shared cache: lock held by another process; exchanging without it"
+                );
                 let r = self.exchange_now(credential)?;
                 if let Ok(Some(guard)) = cache.lock(Instant::now()) {
                     self.write_back(host, &guard, &r);

@@ -100,7 +100,7 @@ impl Drop for Refresher {
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                log::debug!("refresh thread is busy in an exchange; it will exit when that ends");
+                log::debug!(target: crate::LOG_TARGET_REFRESH, "refresh thread is busy in an exchange; it will exit when that ends");
             }
         }
     }
@@ -120,7 +120,7 @@ fn run(shared: &Weak<Shared>, stop: &Receiver<()>, clock: &ClockSource) {
         // Errors are values here; a panic is a bug, but it must not
         // kill the thread that keeps the token fresh.
         if catch_unwind(AssertUnwindSafe(|| s.refresh_in_background(generation))).is_err() {
-            log::error!("background refresh panicked; retrying later");
+            log::error!(target: crate::LOG_TARGET_REFRESH, "background refresh panicked; retrying later");
             drop(s);
             if stop.recv_timeout(Duration::from_secs(1)).is_ok() {
                 return;

@@ -29,9 +29,9 @@ impl Host {
     /// private token, which works, only without sharing.
     pub(crate) fn warn(&self, e: &Error) {
         if self.warned.swap(true, Ordering::Relaxed) {
-            log::debug!("{e}; using a private token");
+            log::debug!(target: crate::LOG_TARGET_SHARED_CACHE, "{e}; using a private token");
         } else {
-            log::warn!("{e}; using a private token");
+            log::warn!(target: crate::LOG_TARGET_SHARED_CACHE, "{e}; using a private token");
         }
     }
 }

@@ -322,17 +322,21 @@ impl Shared {
             .last_warning
             .is_some_and(|t| mono.saturating_duration_since(t) < WARN_INTERVAL);
         if quiet {
-            log::debug!("token refresh ({trigger:?}) failed: {what}");
+            log::debug!(target: crate::LOG_TARGET_REFRESH, "token refresh ({trigger:?}) failed: {what}");
             return;
         }
         st.last_warning = Some(mono);
         let now = st.now(now, self.clock.instant());
         match st.current.as_ref().filter(|c| c.schedule.usable(now)) {
             Some(c) => log::warn!(
+                target: crate::LOG_TARGET_REFRESH,
                 "token refresh ({trigger:?}) failed: {what}; serving the cached token, valid for {:.0?} more",
                 c.schedule.runway(now)
             ),
-            None => log::warn!("token refresh ({trigger:?}) failed: {what}; no valid token is cached"),
+            None => log::warn!(
+                target: crate::LOG_TARGET_REFRESH,
+                "token refresh ({trigger:?}) failed: {what}; no valid token is cached"
+            ),
         }
     }
 

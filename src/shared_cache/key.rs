@@ -1,7 +1,7 @@
 //! The directory's HMAC key, and the keyed names and fingerprints made with it.
 
-use std::fs::{self, File};
-use std::io::{self, Read};
+use std::fs;
+use std::io;
 use std::path::Path;
 
 use hmac::{Hmac, Mac};
@@ -17,7 +17,7 @@ pub(super) const KEY_FILE: &str = "hmac.key";
 pub(super) const KEY_LEN: usize = 32;
 
 /// The directory's HMAC key: read if valid, else created (or replaced, when
-/// corrupt or foreign) from `/dev/urandom`.
+/// corrupt or foreign) from the operating system's random source (`getrandom`).
 ///
 /// Creation is race-free (`hard_link` of a complete file: the first wins, the
 /// others read its key). Replacing a bad key is not: two processes repairing
@@ -37,14 +37,16 @@ pub(super) fn load_or_create_key(dir: &Path, uid: u32) -> Result<[u8; KEY_LEN], 
         Ok(Some(key)) => return Ok(key),
         Ok(None) => false,
         Err(why) => {
-            log::debug!("shared cache: replacing {}: {why}", path.display());
+            log::debug!(target: crate::LOG_TARGET_SHARED_CACHE, "shared cache: replacing {}: {why}", path.display());
             true
         }
     };
     let mut key = [0u8; KEY_LEN];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut key))
-        .map_err(|e| io_error(Path::new("/dev/urandom"), "cannot read", &e))?;
+    getrandom::getrandom(&mut key).map_err(|e| {
+        Error::config(format!(
+            "shared cache: cannot draw a key from the operating system: {e}"
+        ))
+    })?;
     let tmp = temp_path(dir, "key");
     write_new_private(&tmp, &key).map_err(|e| io_error(&tmp, "cannot write", &e))?;
     // A missing key is created only if still missing (hard_link fails if a

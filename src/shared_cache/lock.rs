@@ -84,6 +84,7 @@ impl SharedCache {
         let locked = self.lock(deadline)?;
         if locked.is_none() {
             log::debug!(
+                target: crate::LOG_TARGET_SHARED_CACHE,
                 "shared cache: {} held for {wait:?}; remembered as stuck",
                 self.lock.display()
             );

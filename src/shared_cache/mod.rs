@@ -186,7 +186,7 @@ impl SharedCache {
         let text = match read_private(&self.entry, self.uid) {
             Ok(text) => text?,
             Err(why) => {
-                log::debug!("shared cache: ignoring {}: {why}", self.entry.display());
+                log::debug!(target: crate::LOG_TARGET_SHARED_CACHE, "shared cache: ignoring {}: {why}", self.entry.display());
                 return None;
             }
         };

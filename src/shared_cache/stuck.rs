@@ -57,6 +57,7 @@ pub(super) fn is_stuck(lock: &Path, now: Instant, entry: EntryId) -> bool {
     }
     marks.swap_remove(i);
     log::debug!(
+        target: crate::LOG_TARGET_SHARED_CACHE,
         "shared cache: {} is no longer remembered as stuck",
         lock.display()
     );

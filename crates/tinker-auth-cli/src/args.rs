@@ -15,6 +15,7 @@ Usage:
   tinker-auth token [OPTIONS]      print a fresh JWT (cached while it has runway)
   tinker-auth inspect [JWT]        show a JWT's claims and expiry (not verified)
   tinker-auth help [COMMAND]       show help
+  tinker-auth --version            print the version (also -V)
 
 Example:
   curl -H \"X-API-Key: $(tinker-auth token)\" \"$TINKER_BASE_URL/api/v1/...\"
@@ -252,6 +253,14 @@ mod tests {
 
     fn p(args: &[&str]) -> Result<Command, Usage> {
         parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_main_help_names_every_top_level_flag_it_parses() {
+        for flag in ["--version", "-V", "--help", "-h"] {
+            assert!(p(&[flag]).is_ok(), "{flag} parses");
+            assert!(MAIN_HELP.contains(flag), "the main help names {flag}");
+        }
     }
 
     #[test]

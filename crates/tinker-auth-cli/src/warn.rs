@@ -9,8 +9,8 @@ use std::io::Write;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-/// Module whose warnings repeat the error the CLI reports itself.
-const REPEATS_THE_ERROR: &str = "tinker_auth::provider::state";
+/// The target whose warnings (failed refreshes) repeat the error the CLI reports itself.
+const REPEATS_THE_ERROR: &str = tinker_auth::LOG_TARGET_REFRESH;
 
 struct Stderr;
 
@@ -36,5 +36,22 @@ static LOGGER: Stderr = Stderr;
 pub(crate) fn init() {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(LevelFilter::Warn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enabled(target: &str, level: Level) -> bool {
+        Stderr.enabled(&Metadata::builder().target(target).level(level).build())
+    }
+
+    #[test]
+    fn shared_cache_warnings_show_and_failed_refreshes_do_not() {
+        assert!(enabled(tinker_auth::LOG_TARGET_SHARED_CACHE, Level::Warn));
+        assert!(!enabled(tinker_auth::LOG_TARGET_SHARED_CACHE, Level::Debug));
+        // The CLI's own error line says what a failed refresh's warning would.
+        assert!(!enabled(tinker_auth::LOG_TARGET_REFRESH, Level::Warn));
     }
 }

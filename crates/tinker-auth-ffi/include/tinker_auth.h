@@ -54,6 +54,12 @@
 extern "C" {
 #endif
 
+/* The version of this header: the library's, MAJOR.MINOR.PATCH. Compare
+ * with tinker_auth_version() to check what the program linked. */
+#define TINKER_AUTH_VERSION_MAJOR 0
+#define TINKER_AUTH_VERSION_MINOR 1
+#define TINKER_AUTH_VERSION_PATCH 0
+
 /* Return codes. */
 #define TINKER_AUTH_OK 0
 /* A required pointer argument was null. */
@@ -147,6 +153,55 @@ int32_t tinker_auth_get_token(tinker_auth_handle handle, char *buf, size_t buf_l
  * tinker_auth_get_token() fetches a new one instead of returning it again.
  * A token that is no longer the current one is ignored. */
 int32_t tinker_auth_invalidate(tinker_auth_handle handle, const char *token);
+
+/* Gives the expiry and the runway of the token tinker_auth_get_token() would
+ * return now (refreshed first if it is near expiry, as there).
+ *   expires_at  NULL, or receives the token's `exp` claim in Unix seconds
+ *               (-1 if it carries none).
+ *   runway_ms   NULL, or receives how long the token has left, in
+ *               milliseconds, by the provider's estimate of the server's
+ *               clock (what the server will accept, whatever this machine's
+ *               clock says).
+ * Returns TINKER_AUTH_OK or an error code (as tinker_auth_get_token()). */
+int32_t tinker_auth_token_expiry(tinker_auth_handle handle, int64_t *expires_at, uint64_t *runway_ms);
+
+/* A provider's counters since it was created, filled by tinker_auth_get_stats().
+ * Fields may be appended in later versions, never reordered or removed. */
+typedef struct tinker_auth_stats {
+    /* Set to sizeof(tinker_auth_stats) before the call; the call sets the
+     * number of bytes it filled. */
+    uint32_t struct_size;
+    /* Token exchanges started. */
+    uint64_t exchanges_started;
+    /* Exchanges that returned a usable JWT. */
+    uint64_t exchanges_succeeded;
+    /* Exchanges that failed (transport, status, body, credential). */
+    uint64_t exchanges_failed;
+    /* Exchanges started by tinker_auth_get_token() (or tinker_auth_new()). */
+    uint64_t exchanges_on_demand;
+    /* Exchanges started by the background thread. */
+    uint64_t exchanges_background;
+    /* Times a caller waited for an exchange another thread had in flight. */
+    uint64_t waits;
+    /* Times the cached token was served because a refresh failed or was
+     * cooling down. */
+    uint64_t served_from_cache;
+    /* Refreshes that adopted a token another process left in the shared
+     * cache (options.shared_cache_dir) instead of exchanging. */
+    uint64_t adopted_from_shared_cache;
+} tinker_auth_stats;
+
+/* Fills *stats with the provider's counters; never blocks on I/O.
+ * Set stats->struct_size = sizeof(tinker_auth_stats) first: the library fills
+ * the fields that fit in that size (a program compiled against a newer,
+ * larger struct gets the fields this version knows, and the rest untouched)
+ * and sets struct_size to the bytes it filled. A struct_size smaller than the
+ * first release's struct is TINKER_AUTH_ERR_INVALID_ARGUMENT. */
+int32_t tinker_auth_get_stats(tinker_auth_handle handle, tinker_auth_stats *stats);
+
+/* The version of the library linked, "MAJOR.MINOR.PATCH": static text, not
+ * to be freed. */
+const char *tinker_auth_version(void);
 
 /* Releases a provider and stops its background thread (waiting briefly if it
  * is mid-exchange). Freeing 0 does nothing; freeing twice returns

@@ -31,7 +31,10 @@ static HANDLES: Mutex<BTreeMap<TinkerAuthHandle, Arc<JwtAuthProvider>>> =
 static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 /// The live provider behind `handle`.
-fn lookup(function: &str, handle: TinkerAuthHandle) -> Result<Arc<JwtAuthProvider>, Failure> {
+pub(crate) fn lookup(
+    function: &str,
+    handle: TinkerAuthHandle,
+) -> Result<Arc<JwtAuthProvider>, Failure> {
     HANDLES.lock().get(&handle).cloned().ok_or_else(|| {
         Failure::new(
             TINKER_AUTH_ERR_INVALID_HANDLE,

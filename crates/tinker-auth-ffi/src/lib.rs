@@ -44,6 +44,7 @@ mod c_out;
 mod c_str;
 mod codes;
 mod handles;
+mod info;
 mod options;
 
 pub use codes::{
@@ -55,5 +56,9 @@ pub use codes::{
 pub use handles::{
     tinker_auth_free, tinker_auth_get_token, tinker_auth_invalidate, tinker_auth_new,
     tinker_auth_new_with_options, TinkerAuthHandle,
+};
+pub use info::{
+    tinker_auth_get_stats, tinker_auth_token_expiry, tinker_auth_version, TinkerAuthStats,
+    TINKER_AUTH_VERSION_MAJOR, TINKER_AUTH_VERSION_MINOR, TINKER_AUTH_VERSION_PATCH,
 };
 pub use options::{tinker_auth_options_default, TinkerAuthOptions};

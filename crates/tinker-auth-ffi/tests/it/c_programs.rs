@@ -247,3 +247,50 @@ fn misuse_gets_error_codes_not_undefined_behaviour() {
     // one made behind that directory's held lock.
     assert_eq!(server.exchanges_ok(), 6);
 }
+
+#[test]
+fn c_reads_the_version_the_runway_and_the_stats() {
+    let exe = compile_c("info");
+    let lifetime = 600;
+    let server = StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(lifetime),
+        ..StandInConfig::default()
+    });
+    let out = run(&exe, &[&server.url(), &server.api_key()]);
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    // The figures, for whoever runs the test with --nocapture.
+    print!("{stdout}");
+    let value = |key: &str| -> String {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("no `{key}` line in:\n{stdout}"))
+            .to_owned()
+    };
+    let number = |key: &str| -> u64 { value(key).parse().expect("a number") };
+    assert_eq!(value("version"), env!("CARGO_PKG_VERSION"));
+    // A fresh 600 s token: most of its life left (generous for a loaded machine).
+    let runway = number("runway_ms");
+    assert!(
+        (lifetime - 120) * 1000 <= runway && runway <= lifetime * 1000 + 5_000,
+        "runway {runway} ms"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let expires_at = number("expires_at");
+    assert!(
+        expires_at.abs_diff(now + lifetime) <= 120,
+        "expires_at {expires_at}, now {now}"
+    );
+    // One exchange (at creation), served from the cache after that.
+    assert_eq!(number("exchanges_started"), 1);
+    assert_eq!(number("exchanges_succeeded"), 1);
+    assert_eq!(number("exchanges_failed"), 0);
+    assert_eq!(number("exchanges_on_demand"), 1);
+    assert_eq!(number("exchanges_background"), 0);
+    assert_eq!(number("adopted_from_shared_cache"), 0);
+    assert_eq!(server.exchanges_ok(), 1);
+    assert!(stdout.ends_with("ok\n"));
+}

@@ -61,6 +61,7 @@ fn c_type_of(rust: &str) -> String {
         "i32" => "int32_t".to_owned(),
         "u32" => "uint32_t".to_owned(),
         "u64" => "uint64_t".to_owned(),
+        "i64" => "int64_t".to_owned(),
         "usize" => "size_t".to_owned(),
         "c_char" => "char".to_owned(),
         "()" => "void".to_owned(),
@@ -271,7 +272,7 @@ fn c_api(header: &str) -> Api {
 fn header_matches_the_rust_declarations() {
     // The modules' declarations, each without its unit tests.
     let rust = rust_api(
-        &["lib", "codes", "c_str", "options", "handles"]
+        &["lib", "codes", "c_str", "options", "handles", "info"]
             .map(|m| {
                 let text = read(&format!("src/{m}.rs"));
                 let end = text.find("#[cfg(test)]").unwrap_or(text.len());
@@ -283,7 +284,7 @@ fn header_matches_the_rust_declarations() {
     // Guard against a parser that silently finds nothing.
     assert!(rust.functions.len() >= 6, "{:#?}", rust.functions);
     assert!(rust.constants.len() >= 10, "{:#?}", rust.constants);
-    assert_eq!(rust.structs.len(), 2, "{:#?}", rust.structs);
+    assert_eq!(rust.structs.len(), 3, "{:#?}", rust.structs);
     assert_eq!(
         rust.constants, c.constants,
         "constants differ (left: Rust, right: header)"
@@ -344,4 +345,21 @@ fn header_states_the_librarys_default_base_url() {
         "the header's default base URL is the library's: {}",
         tinker_auth::DEFAULT_BASE_URL
     );
+}
+
+#[test]
+fn header_version_is_the_packages() {
+    let c = c_api(&read("include/tinker_auth.h"));
+    for (part, value) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        let name = format!("TINKER_AUTH_VERSION_{part}");
+        assert_eq!(
+            c.constants.get(&name).copied(),
+            Some(value.parse::<i64>().expect("a numeric version part")),
+            "{name} against Cargo.toml's version"
+        );
+    }
 }
