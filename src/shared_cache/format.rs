@@ -41,3 +41,18 @@ pub(super) fn parse_entry(text: &str, base_url: &str, fingerprint: &str) -> Opti
         .unwrap_or(0.0);
     Some((jwt, offset))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The clock offset reads back bit for bit: serde_json's default float
+    /// parser may be one unit in the last place off (found by fuzzing).
+    #[test]
+    fn clock_offset_round_trips_exactly() {
+        for offset in [264.0 / 7.0 - 1000.0, -1.25, 0.1, 1e-300, -7.0 / 3.0] {
+            let text = entry_body("u", "f", "j", offset, 0);
+            assert_eq!(parse_entry(&text, "u", "f"), Some(("j".into(), offset)));
+        }
+    }
+}
