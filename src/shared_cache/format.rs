@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 pub(super) const FORMAT_VERSION: u64 = 2;
 
 /// The text of an entry (the JWT and the keyed fingerprint, never the credential).
-pub(super) fn entry_body(
+pub(crate) fn entry_body(
     base_url: &str,
     fingerprint: &str,
     jwt: &str,
@@ -26,7 +26,7 @@ pub(super) fn entry_body(
 
 /// The JWT and clock offset of an entry's text, if it is a version-2 entry
 /// for this base URL and fingerprint.
-pub(super) fn parse_entry(text: &str, base_url: &str, fingerprint: &str) -> Option<(String, f64)> {
+pub(crate) fn parse_entry(text: &str, base_url: &str, fingerprint: &str) -> Option<(String, f64)> {
     let v: Value = serde_json::from_str(text).ok()?;
     if v["version"].as_u64() != Some(FORMAT_VERSION)
         || v["base_url"].as_str() != Some(base_url)

@@ -7,6 +7,9 @@
 #![warn(rust_2018_idioms)]
 
 mod args;
+// Arguments from bytes need OsStringExt (unix).
+#[cfg(all(unix, any(fuzzing, test)))]
+mod args_fuzz;
 mod inspect;
 mod warn;
 

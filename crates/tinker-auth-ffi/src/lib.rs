@@ -35,6 +35,9 @@
 // `// SAFETY:` comment (enforced by `clippy::undocumented_unsafe_blocks`).
 mod c_str;
 mod codes;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod handles;
 mod options;
 
