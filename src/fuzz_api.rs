@@ -168,9 +168,13 @@ pub fn cache_entry(data: &[u8]) {
     );
 }
 
+/// A fuzz target's body.
+#[cfg(test)]
+type Body = fn(&[u8]);
+
 /// The fuzz targets, by directory name under `fuzz/corpus/`.
 #[cfg(test)]
-pub(crate) const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub(crate) const TARGETS: &[(&str, Body)] = &[
     ("jwt", jwt),
     ("token_answer", token_answer),
     ("cache_entry", cache_entry),
