@@ -121,7 +121,8 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
             Some("token") => Ok(Command::Help(TOKEN_HELP)),
             Some("inspect") => Ok(Command::Help(INSPECT_HELP)),
             Some(other) => Err(Usage(format!(
-                "help: unknown command `{other}` (see `tinker-auth --help`)"
+                "help: unknown command `{}` (see `tinker-auth --help`)",
+                shown(other)
             ))),
         },
         "token" => parse_token(rest),
@@ -134,12 +135,13 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
 }
 
 /// An argument as shown in an error: never a long string that might be a
-/// secret pasted in the wrong place.
+/// secret pasted in the wrong place, never a control character.
 fn shown(arg: &str) -> String {
     if arg.len() > 24 || arg.starts_with("eyJ") || arg.starts_with("tml-") {
         "<argument hidden>".into()
     } else {
-        arg.to_owned()
+        // Escaped: a newline or a terminal escape stays one line of text.
+        arg.escape_debug().to_string()
     }
 }
 
@@ -262,6 +264,24 @@ mod tests {
             panic!("accepted")
         };
         assert!(!e.contains("eyJ"), "{e}");
+    }
+
+    #[test]
+    fn errors_quote_arguments_on_one_line_and_hide_secrets_after_help() {
+        let Err(Usage(e)) = p(&["help", "tml-token"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains("tml-token"), "{e}");
+        for bad in [
+            &["h\nlp"][..],
+            &["token", "--x\u{1b}[31m"],
+            &["inspect", "-\r"],
+        ] {
+            let Err(Usage(e)) = p(bad) else {
+                panic!("accepted {bad:?}")
+            };
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        }
     }
 
     #[test]
