@@ -78,6 +78,9 @@ mod command;
 mod credential;
 mod error;
 mod fork;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod http;
 mod http_date;
 mod jitter;

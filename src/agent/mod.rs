@@ -12,6 +12,7 @@ use serde_json::Value;
 use ureq::http::{HeaderName, Method, Response};
 use ureq::Body;
 
+#[cfg(not(any(fuzzing, test)))]
 use self::retry::RetryPolicy;
 use crate::auth_provider::AuthTokenProvider;
 use crate::error::Error;
@@ -21,6 +22,8 @@ use crate::redact::redact_url;
 mod builder;
 mod call;
 mod retry;
+#[cfg(any(fuzzing, test))]
+pub(crate) use retry::{parse_retry_after, retry_delay, RetryPolicy};
 mod send;
 
 pub use builder::AuthenticatedAgentBuilder;

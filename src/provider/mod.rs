@@ -50,6 +50,10 @@ pub use builder::{
     DEFAULT_REFRESH_ON_DEMAND_WITHIN, DEFAULT_RETRY_DELAY, DEFAULT_TOKEN_PATH,
 };
 pub(crate) use exchange::detail_of;
+#[cfg(any(fuzzing, test))]
+pub(crate) use exchange::parse_response;
+#[cfg(any(fuzzing, test))]
+pub(crate) use policy::{estimate_offset, ClockSample};
 pub use state::Stats;
 
 use self::refresher::Refresher;

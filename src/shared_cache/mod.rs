@@ -82,7 +82,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use files::{check, create_dir, io_error, probe_uid, read_private, refused, Facts, Kind};
-use format::parse_entry;
+#[cfg(any(fuzzing, test))]
+pub(crate) use format::entry_body;
+pub(crate) use format::parse_entry;
 use key::{keyed_names, load_or_create_key};
 pub(crate) use lock::CacheLock;
 

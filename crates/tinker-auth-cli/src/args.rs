@@ -138,7 +138,8 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
             Some("token") => Ok(Command::Help(TOKEN_HELP)),
             Some("inspect") => Ok(Command::Help(INSPECT_HELP)),
             Some(other) => Err(Usage(format!(
-                "help: unknown command `{other}` (see `tinker-auth --help`)"
+                "help: unknown command `{}` (see `tinker-auth --help`)",
+                shown(other)
             ))),
         },
         "token" => parse_token(rest),
@@ -151,8 +152,8 @@ fn parse_utf8(args: &[String]) -> Result<Command, Usage> {
 }
 
 /// An argument as shown in an error: never a long string that might be a
-/// secret pasted in the wrong place, nor control characters (the error is
-/// one line).
+/// secret pasted in the wrong place, never a control character (the error is
+/// one line): such an argument is hidden, and the rest is escaped.
 fn shown(arg: &str) -> String {
     if arg.len() > 24
         || arg.starts_with("eyJ")
@@ -161,7 +162,8 @@ fn shown(arg: &str) -> String {
     {
         "<argument hidden>".into()
     } else {
-        arg.to_owned()
+        // Escaped: quotes, backslashes and invisible characters stay visible.
+        arg.escape_debug().to_string()
     }
 }
 
@@ -317,6 +319,24 @@ mod tests {
             panic!("accepted")
         };
         assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn errors_quote_arguments_on_one_line_and_hide_secrets_after_help() {
+        let Err(Usage(e)) = p(&["help", "tml-token"]) else {
+            panic!("accepted")
+        };
+        assert!(!e.contains("tml-token"), "{e}");
+        for bad in [
+            &["h\nlp"][..],
+            &["token", "--x\u{1b}[31m"],
+            &["inspect", "-\r"],
+        ] {
+            let Err(Usage(e)) = p(bad) else {
+                panic!("accepted {bad:?}")
+            };
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,9 @@
 
 mod args;
 mod expiry;
+// Arguments from bytes need OsStringExt (unix).
+#[cfg(all(unix, any(fuzzing, test)))]
+mod args_fuzz;
 mod inspect;
 mod warn;
 

@@ -205,7 +205,11 @@ const char *tinker_auth_version(void);
 
 /* Releases a provider and stops its background thread (waiting briefly if it
  * is mid-exchange). Freeing 0 does nothing; freeing twice returns
- * TINKER_AUTH_ERR_INVALID_HANDLE. */
+ * TINKER_AUTH_ERR_INVALID_HANDLE (of two threads freeing a handle at once,
+ * exactly one gets TINKER_AUTH_OK). Calls other threads are making on the
+ * handle at that moment are not waited for: they finish normally, with their
+ * own result, and the last of them releases the provider; every call that
+ * starts after free returns TINKER_AUTH_ERR_INVALID_HANDLE. */
 int32_t tinker_auth_free(tinker_auth_handle handle);
 
 /* Returns the code of the last failed call on this thread (TINKER_AUTH_OK if

@@ -203,9 +203,12 @@ pub unsafe extern "C" fn tinker_auth_invalidate(
 }
 
 /// Releases a provider and stops its background thread (waiting briefly if it
-/// is mid-exchange). Calls already running on the handle in other threads
-/// finish normally. Freeing 0 does nothing; freeing a handle twice returns
-/// `TINKER_AUTH_ERR_INVALID_HANDLE`.
+/// is mid-exchange). Calls already running on the handle in other threads are
+/// not waited for: they finish normally, with their own result, holding the
+/// provider alive, and the last of them releases it. Calls that start after
+/// this one returns get `TINKER_AUTH_ERR_INVALID_HANDLE`. Freeing 0 does
+/// nothing; freeing a handle twice (or from two threads at once) returns
+/// `TINKER_AUTH_ERR_INVALID_HANDLE` to all but the first.
 #[no_mangle]
 pub extern "C" fn tinker_auth_free(handle: TinkerAuthHandle) -> i32 {
     const F: &str = "tinker_auth_free";

@@ -43,6 +43,9 @@
 mod c_out;
 mod c_str;
 mod codes;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzz_api;
 mod handles;
 mod info;
 mod options;

@@ -16,7 +16,7 @@ use crate::c_str::c_str;
 use crate::codes::{Failure, TINKER_AUTH_ERR_INVALID_ARGUMENT};
 
 /// Largest accepted timing option, in milliseconds (one day).
-const MAX_OPTION_MS: u64 = 24 * 60 * 60 * 1000;
+pub(crate) const MAX_OPTION_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Options for [`tinker_auth_new_with_options`](crate::tinker_auth_new_with_options) (C: `tinker_auth_options`).
 /// Start from [`tinker_auth_options_default`] and change what you need.
@@ -43,7 +43,7 @@ pub struct TinkerAuthOptions {
 }
 
 /// `struct_size` of the options before `shared_cache_dir` was appended.
-const SIZE_V1: usize = std::mem::offset_of!(TinkerAuthOptions, shared_cache_dir);
+pub(crate) const SIZE_V1: usize = std::mem::offset_of!(TinkerAuthOptions, shared_cache_dir);
 
 impl Default for TinkerAuthOptions {
     fn default() -> Self {

@@ -9,6 +9,15 @@
 //! programs link exactly the code under test, with no second cargo run. Only
 //! if it is missing (a cargo that stops doing so) does the test fall back to
 //! `cargo build -p tinker-auth-ffi --lib` in the same target directory.
+//!
+//! Two variables put the C programs under a checker (the proof script,
+//! `.ci/proof`, runs both; plain `cargo test` sets neither):
+//!
+//! - `TINKER_C_SANITIZE=address` compiles them with `-fsanitize=address`
+//!   (AddressSanitizer, with LeakSanitizer at exit): any error or leak, in the
+//!   C code or the Rust library it links, fails the run.
+//! - `TINKER_C_WRAP="valgrind --error-exitcode=1 --leak-check=full"` runs each
+//!   program under that command (split at whitespace).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -17,7 +26,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::stand_in::{verify_hs256, StandIn, StandInConfig, SUBJECT};
+use testkit::stand_in::{verify_hs256, Mode, StandIn, StandInConfig, SUBJECT};
 
 struct StaticLib {
     path: PathBuf,
@@ -125,14 +134,30 @@ fn build_static_lib() -> PathBuf {
         .expect("cargo reported no static library")
 }
 
+/// The sanitizer of `TINKER_C_SANITIZE` (`address`), if set.
+fn sanitizer() -> Option<String> {
+    let s = std::env::var("TINKER_C_SANITIZE").ok()?;
+    let s = s.trim().to_owned();
+    (!s.is_empty()).then_some(s)
+}
+
 /// Compiles `tests/c/<name>.c` and returns the executable's path.
 fn compile_c(name: &str) -> PathBuf {
     let lib = static_lib();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ffi-c-{name}"));
+    let sanitize = sanitizer();
+    let suffix = sanitize
+        .as_deref()
+        .map_or(String::new(), |s| format!("-{s}"));
+    let exe = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ffi-c-{name}{suffix}"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let _linking = LIBRARY.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new(&cc)
+    let mut cmd = Command::new(&cc);
+    if let Some(s) = &sanitize {
+        cmd.arg(format!("-fsanitize={s}"))
+            .args(["-fno-omit-frame-pointer", "-g"]);
+    }
+    let out = cmd
         .args([
             "-std=c11",
             "-Wall",
@@ -163,8 +188,23 @@ fn compile_c(name: &str) -> PathBuf {
     exe
 }
 
+/// Whether `TINKER_C_WRAP` runs the programs under a wrapper.
+fn wrapped() -> bool {
+    std::env::var("TINKER_C_WRAP").is_ok_and(|w| !w.trim().is_empty())
+}
+
 fn run(exe: &Path, args: &[&str]) -> Output {
-    let out = Command::new(exe)
+    let wrap = std::env::var("TINKER_C_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut cmd = match wrap.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(wrap).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    };
+    let out = cmd
         .args(args)
         .env_remove("TINKER_API_KEY")
         .env_remove("TINKER_CREDENTIAL_CMD")
@@ -193,8 +233,12 @@ fn dead_url() -> String {
 #[test]
 fn eight_pthreads_share_one_handle_across_token_lifetimes() {
     let exe = compile_c("threads");
-    let lifetime = 3;
-    let run_secs = 8;
+    // Under a wrapper (valgrind runs code tens of times slower) an exchange
+    // can take longer than a 3 s token's refresh window: longer tokens, a
+    // longer run, the same number of lifetimes.
+    let slow = if wrapped() { 4 } else { 1 };
+    let lifetime = 3 * slow;
+    let run_secs = 8 * slow;
     let server = StandIn::start_with(StandInConfig {
         lifetime: Duration::from_secs(lifetime),
         ..StandInConfig::default()
@@ -293,4 +337,19 @@ fn c_reads_the_version_the_runway_and_the_stats() {
     assert_eq!(number("adopted_from_shared_cache"), 0);
     assert_eq!(server.exchanges_ok(), 1);
     assert!(stdout.ends_with("ok\n"));
+}
+
+#[test]
+fn free_while_other_threads_are_inside_calls() {
+    let exe = compile_c("destroy_race");
+    // Each exchange answers after a second: a thread that asks for a new token
+    // is inside its call that long, and the program frees the handle then.
+    let server = StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(60),
+        ..StandInConfig::default()
+    });
+    server.set_mode(Mode::Slow(Duration::from_secs(1)));
+    let out = run(&exe, &[&server.url(), &server.api_key()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("inside "), "{stdout}");
 }
