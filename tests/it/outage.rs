@@ -110,8 +110,10 @@ impl Rig {
             let n = self.minted.lock().unwrap().len() as u64;
             assert_eq!(self.provider.stats().fetches_succeeded, n, "early refresh");
             self.step_to(due);
+            // A liveness bound in real time (a loaded machine may be slow to
+            // run the thread); the refresh's time is the clock's.
             assert!(
-                wait_until(Duration::from_secs(5), || self
+                wait_until(Duration::from_secs(30), || self
                     .provider
                     .stats()
                     .fetches_succeeded
@@ -181,12 +183,14 @@ fn sweep(lifetime: f64, step: f64) {
             assert!(exp.as_secs_f64() > t, "{lifetime} s, {phase} s: expired");
         }
         // Back up: a fresh token by the thread's next retry, at most
-        // `retry_delay` (60 s) after the endpoint returns. (Its runway is not
-        // judged here: a flight the clock overtook looks like a long round
-        // trip, and its offset is rightly uncertain.)
+        // `retry_delay` (60 s) after the endpoint returns. The clock moves a
+        // second at a time, each step once no exchange is in flight: a jump
+        // over an exchange that a loaded machine has not finished would look
+        // to the provider like a minute-long round trip (its offset rightly
+        // uncertain, the token judged due on arrival), which no real clock
+        // does to an exchange on loopback.
         let up = rig.now();
         rig.outage.lock().unwrap().up = up;
-        rig.step_to(up + 60.0);
         let fresh = || {
             rig.provider
                 .token()
@@ -194,8 +198,27 @@ fn sweep(lifetime: f64, step: f64) {
                 .and_then(|t| t.issued_at())
                 .is_some_and(|iat| iat >= UNIX_EPOCH + Duration::from_secs(up.floor() as u64))
         };
+        let idle = || {
+            let s = rig.provider.stats();
+            s.fetches_started == s.fetches_succeeded + s.fetches_failed
+        };
+        for k in 1..=60 {
+            // A liveness bound in real time, not a timing assertion: the
+            // figure asserted is the clock's `retry_delay`.
+            assert!(
+                wait_until(Duration::from_secs(30), idle),
+                "{:?}",
+                rig.provider.stats()
+            );
+            rig.step_to(up + f64::from(k));
+            if wait_until(Duration::from_millis(20), || idle() && fresh()) {
+                break;
+            }
+        }
+        // The clock stops at `up + retry_delay` at the latest; the thread
+        // gets real time to catch up with it.
         assert!(
-            wait_until(Duration::from_secs(5), fresh),
+            wait_until(Duration::from_secs(30), || idle() && fresh()),
             "{lifetime} s, {phase} s: not back within retry_delay: {:?}; minted {:?}",
             rig.provider.stats(),
             rig.minted.lock().unwrap(),
