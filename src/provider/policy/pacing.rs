@@ -106,9 +106,9 @@ pub(crate) fn background_sleep(
 /// returns (at most [`COOLDOWN_CAP`] for a caller).
 pub(crate) fn backoff(failures: u32, base: Duration, cap: Duration, r: f64) -> Duration {
     let raw = jitter::doubling(failures, base, cap);
-    // NaN as the top of the range, as ever.
+    // NaN as the top of the range, as ever; `scale` never goes past `raw`.
     let r = if r.is_nan() { 1.0 } else { r };
-    jitter::scale(raw, 0.5 + 0.5 * r.clamp(0.0, 1.0 - f64::EPSILON))
+    jitter::scale(raw, 0.5 + 0.5 * r.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -227,6 +227,24 @@ mod tests {
             bs(Some(Duration::MAX), 0, Some(s(0)), Duration::MAX),
             Duration::MAX
         );
+    }
+
+    #[test]
+    fn far_future_is_a_century_and_nearer_deadlines_are_exact() {
+        assert!(FAR_FUTURE >= s(100 * 365 * 86_400));
+        let now = Instant::now();
+        let fifty_years = s(50 * 365 * 86_400);
+        assert_eq!(deadline_after(now, fifty_years), now + fifty_years);
+    }
+
+    #[test]
+    fn the_top_of_the_jitter_range_is_the_raw_backoff_at_most() {
+        // NaN, and a sample of 1 or more, read as the top of the range.
+        for r in [f64::NAN, 1.0, 2.0] {
+            assert_eq!(backoff(1, s(1), s(4), r), s(1), "{r}");
+            assert_eq!(backoff(3, s(1), s(4), r), s(4), "{r}");
+        }
+        assert_eq!(backoff(1, s(2), s(4), 0.5), Duration::from_millis(1500));
     }
 
     #[test]
