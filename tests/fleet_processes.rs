@@ -16,6 +16,9 @@ use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 const CHILD_ENV: &str = "TINKER_AUTH_FLEET_CHILD";
 
 const LIFETIME: u64 = 4;
+/// The token lifetime of the sharing measurement: long enough that the
+/// half-life period is not the one-second pacing floor.
+const SHARED_LIFETIME: u64 = 10;
 const SECONDS: u64 = 20;
 const PROCESSES: usize = 8;
 
@@ -86,7 +89,7 @@ fn eight_processes_make_one_providers_exchanges() {
         return;
     }
     let server = StandIn::start_with(StandInConfig {
-        lifetime: Duration::from_secs(LIFETIME),
+        lifetime: Duration::from_secs(SHARED_LIFETIME),
         ..StandInConfig::default()
     });
     let dir = scratch("eight");
@@ -104,18 +107,18 @@ fn eight_processes_make_one_providers_exchanges() {
             .unwrap_or_else(|| panic!("the child reports: {text}"));
         rejected += line.trim().parse::<u64>().unwrap();
     }
-    let per_lifetime = server.exchanges() as f64 / (SECONDS / LIFETIME) as f64;
+    let per_lifetime = server.exchanges() as f64 / (SECONDS / SHARED_LIFETIME) as f64;
     // Steady state, as the fleet figures: after the first lifetime (its
     // start-up, when the first spread draw of eight processes comes early).
     let first = server.exchange_times()[0];
     let later = server
         .exchange_times()
         .iter()
-        .filter(|t| t.saturating_duration_since(first) >= Duration::from_secs(LIFETIME))
+        .filter(|t| t.saturating_duration_since(first) >= Duration::from_secs(SHARED_LIFETIME))
         .count();
-    let steady = later as f64 / (SECONDS / LIFETIME - 1) as f64;
+    let steady = later as f64 / (SECONDS / SHARED_LIFETIME - 1) as f64;
     println!(
-        "{PROCESSES} processes, {LIFETIME} s tokens, {SECONDS} s: {} exchanges, \
+        "{PROCESSES} processes, {SHARED_LIFETIME} s tokens, {SECONDS} s: {} exchanges, \
          {per_lifetime:.2} per lifetime for the host ({steady:.2} after the first lifetime), \
          {} requests, {rejected} rejected",
         server.exchanges(),
@@ -123,12 +126,17 @@ fn eight_processes_make_one_providers_exchanges() {
     );
     assert_eq!(rejected, 0);
     assert_eq!(server.protected_401(), 0);
-    // Over the whole run: one provider's rate, not eight. One provider
-    // refreshes a 4 s token at half-life less the clock's uncertainty and
-    // the half second a whole-second `iat` costs, 1 s after receipt (the
-    // pacing floor): 4 a lifetime; eight unshared processes would make 32.
+    // Over the whole run: about one provider's rate, not eight. One provider
+    // refreshes a 10 s token at half-life less the clock's uncertainty and
+    // the half second a whole-second `iat` costs, about every 4 s: 2.5 a
+    // lifetime, plus the start-up (the exchange at `build()` and the first
+    // spread draw). Eight unshared processes would make at least 8 x 2.5 = 20.
+    // The bound leaves room for a loaded machine, whose slow exchanges widen
+    // the clock's uncertainty and so shorten the period: with 4 s tokens, at
+    // the one-second pacing floor, this test measured 4.00 quiet and 5.20
+    // beside a parallel build.
     assert!(
-        per_lifetime <= 4.5,
+        per_lifetime <= 5.0,
         "{per_lifetime:.2} ({steady:.2} after the first lifetime)"
     );
     let _ = fs::remove_dir_all(&dir);
