@@ -256,6 +256,13 @@ fn eight_processes_are_served_behind_a_stopped_holder_and_share_again_after() {
     );
     assert_eq!(rejected, 0, "served while the holder was stopped");
     assert_eq!(server.protected_401(), 0);
-    assert!(after_rate <= 2.5, "sharing resumed: {after_rate:.2}");
+    // Sharing resumed: about one provider's rate again. At half-life a 4 s
+    // token is refreshed once a second (the pacing floor): 4 a lifetime for
+    // one provider, and for the host once it shares (4.00 measured quiet);
+    // while the holder was stopped, each process exchanged on its own (24 a
+    // lifetime measured). The bound leaves a provider's worth of room for a
+    // loaded machine, whose slow exchanges shorten the period (the 4 s
+    // sharing figure of fleet_processes rose from 4.00 to 5.20 so).
+    assert!(after_rate <= 6.0, "sharing resumed: {after_rate:.2}");
     let _ = fs::remove_dir_all(&dir);
 }
