@@ -64,6 +64,10 @@ fn fresh_token_needs_no_refresh_until_its_window() {
     assert!(sched.needs_refresh(at(2000.0)));
     assert!(sched.usable(at(899.0)));
     assert!(!sched.usable(at(900.0)));
+    // The last instant it is served is just before `usable_until`, never at it.
+    let until = sched.usable_until;
+    assert!(!sched.usable(until));
+    assert!(sched.usable(until - Duration::from_nanos(1)));
     assert_eq!(sched.runway(at(890.0)), s(10));
     assert_eq!(sched.runway(at(990.0)), Duration::ZERO);
 }
