@@ -15,10 +15,9 @@ use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 /// `role base_url dir seconds`, set for the child processes only.
 const CHILD_ENV: &str = "TINKER_AUTH_FLEET_CHILD";
 
-const LIFETIME: u64 = 4;
 /// The token lifetime of the sharing measurement: long enough that the
 /// half-life period is not the one-second pacing floor.
-const SHARED_LIFETIME: u64 = 10;
+const LIFETIME: u64 = 10;
 const SECONDS: u64 = 20;
 const PROCESSES: usize = 8;
 
@@ -89,7 +88,7 @@ fn eight_processes_make_one_providers_exchanges() {
         return;
     }
     let server = StandIn::start_with(StandInConfig {
-        lifetime: Duration::from_secs(SHARED_LIFETIME),
+        lifetime: Duration::from_secs(LIFETIME),
         ..StandInConfig::default()
     });
     let dir = scratch("eight");
@@ -107,18 +106,18 @@ fn eight_processes_make_one_providers_exchanges() {
             .unwrap_or_else(|| panic!("the child reports: {text}"));
         rejected += line.trim().parse::<u64>().unwrap();
     }
-    let per_lifetime = server.exchanges() as f64 / (SECONDS / SHARED_LIFETIME) as f64;
+    let per_lifetime = server.exchanges() as f64 / (SECONDS / LIFETIME) as f64;
     // Steady state, as the fleet figures: after the first lifetime (its
     // start-up, when the first spread draw of eight processes comes early).
     let first = server.exchange_times()[0];
     let later = server
         .exchange_times()
         .iter()
-        .filter(|t| t.saturating_duration_since(first) >= Duration::from_secs(SHARED_LIFETIME))
+        .filter(|t| t.saturating_duration_since(first) >= Duration::from_secs(LIFETIME))
         .count();
-    let steady = later as f64 / (SECONDS / SHARED_LIFETIME - 1) as f64;
+    let steady = later as f64 / (SECONDS / LIFETIME - 1) as f64;
     println!(
-        "{PROCESSES} processes, {SHARED_LIFETIME} s tokens, {SECONDS} s: {} exchanges, \
+        "{PROCESSES} processes, {LIFETIME} s tokens, {SECONDS} s: {} exchanges, \
          {per_lifetime:.2} per lifetime for the host ({steady:.2} after the first lifetime), \
          {} requests, {rejected} rejected",
         server.exchanges(),
