@@ -7,19 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use testkit::unix_secs as secs;
 use testkit::{body_for, jwt_at, wait_until, TokenServer};
 use tinker_auth::{Clock, JwtAuthProvider, ManualClock};
 
 /// Real time for the thread to do what it should not (or to settle).
 const SETTLE: Duration = Duration::from_millis(100);
-
-fn secs(clock: &ManualClock) -> f64 {
-    clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// A manual clock standing at the current real second (a whole second, so
 /// that tokens minted on it carry its time exactly).

@@ -5,16 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use testkit::unix_secs as secs;
 use testkit::{body_for, jwt_at, TokenServer};
 use tinker_auth::{AuthTokenProvider, Clock, ManualClock};
-
-fn secs(clock: &ManualClock) -> f64 {
-    clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// A token endpoint issuing 900 s tokens on the manual clock's time (its
 /// `Date` header, on the real clock, then contradicts the claims and is

@@ -13,16 +13,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde_json::json;
 use testkit::stand_in::{Mode, StandIn, StandInConfig};
+use testkit::unix_secs as secs;
 use testkit::{body_for, jwt_with, wait_until, TokenServer};
 use tinker_auth::{Clock, JwtAuthProvider, ManualClock};
-
-fn secs(clock: &ManualClock) -> f64 {
-    clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// The endpoint fails (503) for clock times in `[down, up)`.
 #[derive(Clone, Copy)]

@@ -8,8 +8,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use testkit::unix_secs as secs;
 use testkit::{body_for, jwt_at, TokenServer};
 use tinker_auth::{
     AuthTokenProvider, AuthenticatedAgent, Clock, Error, ErrorKind, JwtAuthProvider, ManualClock,
@@ -22,14 +23,6 @@ const RETRY_DELAY: Duration = Duration::from_secs(60);
 const LONGEST_STEP: Duration = Duration::from_secs(75);
 /// Longest real time any one call may take before the test calls it stuck.
 const STUCK: Duration = Duration::from_secs(30);
-
-fn secs(clock: &ManualClock) -> f64 {
-    clock
-        .now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
 
 /// A token endpoint minting 900 s tokens on the manual clock, whose mockito
 /// server also serves `PATH`: `401 Invalid JWT` while `reject` is set, else

@@ -281,3 +281,13 @@ where
         })
         .collect()
 }
+
+/// A clock's wall time as Unix seconds (a `ManualClock`'s, in the tests that
+/// move one).
+pub fn unix_secs(clock: &impl tinker_auth::Clock) -> f64 {
+    clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
