@@ -5,7 +5,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use testkit::probe::{self, call_protected, timed_get};
+use testkit::probe::{self, call_protected, exchange_bound, timed_get, STEADY_LIFETIME};
 use testkit::stand_in::{StandIn, StandInConfig};
 
 fn skewed_calls(skew: i64) {
@@ -74,26 +74,27 @@ fn server_880_s_behind() {
 
 #[test]
 fn server_880_s_behind_with_short_tokens_across_lifetimes() {
-    // Skew and refresh together: 3 s tokens, server 880 s behind, over two lifetimes.
+    // Skew and refresh together: short tokens (off the pacing floor, see
+    // `STEADY_LIFETIME`), server 880 s behind, over two lifetimes.
     let skew = -880;
     let s = StandIn::start_with(StandInConfig {
-        lifetime: Duration::from_secs(3),
+        lifetime: STEADY_LIFETIME,
         skew_secs: skew,
         ..StandInConfig::default()
     });
     let p = probe::builder(&s).build().expect("first exchange");
     let agent = probe::agent();
     let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(7) {
+    while start.elapsed() < STEADY_LIFETIME * 2 + Duration::from_secs(1) {
         let c = timed_get(&p, skew);
         let t = c.result.expect("token");
         assert!(!c.served_dead);
         assert_eq!(call_protected(&agent, &s, t.as_str()), 200);
         thread::sleep(Duration::from_millis(10));
     }
-    let per_exchange = 0.95 * 1.5 - 0.5;
-    let bound = (start.elapsed().as_secs_f64() / per_exchange).ceil() as u64 + 2;
+    let bound = exchange_bound(STEADY_LIFETIME, start.elapsed());
     assert!(s.exchanges() <= bound, "{} exchanges", s.exchanges());
+    // Routine refreshes come at most half a lifetime apart.
     assert!(
         s.exchanges() >= 4,
         "{} exchanges: no refresh?",

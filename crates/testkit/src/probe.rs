@@ -13,6 +13,36 @@ use crate::stand_in::StandIn;
 /// Protected path the suite calls (any path other than the token path is protected).
 pub const PING_PATH: &str = "/api/v1/ping";
 
+/// A token lifetime for tests that demand that a healthy server's tokens
+/// never fail a caller, on a loaded machine too: 8 s.
+///
+/// The background refresh comes at the age that leaves half the lifetime
+/// plus the clock uncertainty (0.5 s plus half the round trip), but never
+/// within the one-second pacing gap of the token's arrival, and a token
+/// arrives up to a second old (whole-second `iat`) plus the round trip.
+/// Under about 4 s the refresh age sits at that gap: a token that arrives
+/// late on a loaded machine is already due, counts as unproductive, and two
+/// in a row back the pacing off past the held token's life, so callers get
+/// `Expired` from a healthy server (3 s tokens did, once in ten suite runs
+/// with a core kept busy). An 8 s token is refreshed at an age of about
+/// 3.4 s, which leaves it two seconds of lateness to spare.
+pub const STEADY_LIFETIME: Duration = Duration::from_secs(8);
+
+/// The most exchanges one provider should make over `elapsed` with tokens of
+/// `lifetime` (at least 6 s) from a healthy loopback server.
+///
+/// Routine refreshes come at the age `lifetime / 2 - U` (U, the clock
+/// uncertainty: 0.5 s plus half the round trip) of tokens that arrive up to
+/// 1 s plus the round trip old, so they are at least `lifetime / 2 - 2 s`
+/// apart for round trips up to a third of a second; two more for the first
+/// exchange and the spread draw after it (which may come one pacing gap
+/// later). A provider stuck at the one-second pacing floor makes `elapsed`
+/// exchanges in seconds, well above this for 8 s tokens.
+pub fn exchange_bound(lifetime: Duration, elapsed: Duration) -> u64 {
+    let period = (lifetime.as_secs_f64() / 2.0 - 2.0).max(1.0);
+    (elapsed.as_secs_f64() / period).ceil() as u64 + 2
+}
+
 /// A builder aimed at `s` with its key and short, test-sized timeouts:
 /// exchanges give up after 1 s, background retries back off to at most 2 s.
 pub fn builder(s: &StandIn) -> JwtAuthProviderBuilder {

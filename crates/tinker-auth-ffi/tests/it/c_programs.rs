@@ -26,6 +26,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
+use testkit::probe::STEADY_LIFETIME;
 use testkit::stand_in::{verify_hs256, Mode, StandIn, StandInConfig, SUBJECT};
 
 struct StaticLib {
@@ -233,14 +234,16 @@ fn dead_url() -> String {
 #[test]
 fn eight_pthreads_share_one_handle_across_token_lifetimes() {
     let exe = compile_c("threads");
-    // Under a wrapper (valgrind runs code tens of times slower) an exchange
-    // can take longer than a 3 s token's refresh window: longer tokens, a
-    // longer run, the same number of lifetimes.
+    // Tokens long enough to stay off the pacing floor on a loaded machine
+    // (see `STEADY_LIFETIME`): the program fails on any error. Under a
+    // wrapper (valgrind runs code tens of times slower) an exchange can take
+    // longer than their refresh window: longer tokens, a longer run, the
+    // same number of lifetimes.
     let slow = if wrapped() { 4 } else { 1 };
-    let lifetime = 3 * slow;
-    let run_secs = 8 * slow;
+    let lifetime = STEADY_LIFETIME * slow;
+    let run_secs = lifetime.as_secs() * 5 / 2;
     let server = StandIn::start_with(StandInConfig {
-        lifetime: Duration::from_secs(lifetime),
+        lifetime,
         ..StandInConfig::default()
     });
     let out = run(
@@ -263,7 +266,7 @@ fn eight_pthreads_share_one_handle_across_token_lifetimes() {
             .unwrap_or_else(|| panic!("a token the server did not sign"));
         assert_eq!(claims["sub"], SUBJECT);
     }
-    // 8 s of 3 s tokens: the threads moved through several lifetimes.
+    // Two and a half lifetimes: the threads moved through several tokens.
     assert!(tokens.len() >= 3, "only {} distinct tokens", tokens.len());
     assert!(calls >= 8 * 10, "only {calls} calls");
     // Thousands of calls, a handful of exchanges: cached and single-flight.
