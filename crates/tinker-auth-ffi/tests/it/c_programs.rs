@@ -195,7 +195,16 @@ fn wrapped() -> bool {
 }
 
 fn run(exe: &Path, args: &[&str]) -> Output {
-    let wrap = std::env::var("TINKER_C_WRAP").unwrap_or_default();
+    run_under(
+        &std::env::var("TINKER_C_WRAP").unwrap_or_default(),
+        exe,
+        args,
+    )
+}
+
+/// Runs `exe` under `wrap` (a command split at whitespace; empty: none) and
+/// asserts that it succeeded.
+fn run_under(wrap: &str, exe: &Path, args: &[&str]) -> Output {
     let mut wrap = wrap.split_whitespace();
     let mut cmd = match wrap.next() {
         Some(program) => {
@@ -293,6 +302,34 @@ fn misuse_gets_error_codes_not_undefined_behaviour() {
     // sharing a cache directory (the second adopts the first's token), and
     // one made behind that directory's held lock.
     assert_eq!(server.exchanges_ok(), 6);
+}
+
+#[test]
+fn a_program_linking_the_library_runs_under_valgrind() {
+    // valgrind maps no vDSO of its own: a clock read that parses the vDSO
+    // itself (rustix's own backend does) was a SIGSEGV in the first
+    // `get_token`. Users run their programs under valgrind, so plain `cargo
+    // test` checks that they can; `.ci/proof` adds the leak check and every
+    // program.
+    if wrapped() || std::env::var_os("TINKER_C_SANITIZE").is_some() {
+        return; // Already under a checker (valgrind cannot run ASan builds).
+    }
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("valgrind is not installed: nothing to check");
+        return;
+    }
+    let exe = compile_c("info");
+    let server = StandIn::start_with(StandInConfig {
+        lifetime: Duration::from_secs(600),
+        ..StandInConfig::default()
+    });
+    let out = run_under(
+        "valgrind --error-exitcode=1 --quiet",
+        &exe,
+        &[&server.url(), &server.api_key()],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("runway_ms "), "{stdout}");
 }
 
 #[test]
