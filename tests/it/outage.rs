@@ -82,6 +82,27 @@ impl Rig {
         }
     }
 
+    /// No exchange is in flight.
+    fn idle(&self) -> bool {
+        let s = self.provider.stats();
+        s.fetches_started == s.fetches_succeeded + s.fetches_failed
+    }
+
+    /// Moves the clock to `t` once no exchange is in flight. A jump over an
+    /// exchange that a loaded machine has not finished would look to the
+    /// provider like a round trip of the jump's length: past the flight's
+    /// deadline, which no real clock does to an exchange on loopback. The
+    /// wait is a liveness bound in real time, not a timing assertion.
+    fn step_when_idle(&self, t: f64) {
+        assert!(
+            wait_until(Duration::from_secs(30), || self.idle()),
+            "an exchange still in flight at {}: {:?}",
+            self.now(),
+            self.provider.stats()
+        );
+        self.step_to(t);
+    }
+
     /// When the background thread refreshes the last token: its receipt
     /// plus half the lifetime, less the half-second uncertainty, less the
     /// half second by which a whole-second `iat` (with no `Date` header, the
@@ -191,10 +212,7 @@ fn sweep(lifetime: f64, step: f64) {
                 .and_then(|t| t.issued_at())
                 .is_some_and(|iat| iat >= UNIX_EPOCH + Duration::from_secs(up.floor() as u64))
         };
-        let idle = || {
-            let s = rig.provider.stats();
-            s.fetches_started == s.fetches_succeeded + s.fetches_failed
-        };
+        let idle = || rig.idle();
         for k in 1..=60 {
             // A liveness bound in real time, not a timing assertion: the
             // figure asserted is the clock's `retry_delay`.
@@ -246,7 +264,7 @@ fn after_an_outage_callers_get_a_fresh_token_within_the_cooldown_cap() {
     // on-demand cooldown's cap), whatever the background thread does.
     let rig = Rig::new(900.0, 1_700_000_000.0);
     let down = rig.now() + 1.0;
-    rig.step_to(down);
+    rig.step_when_idle(down);
     *rig.outage.lock().unwrap() = Outage {
         down,
         up: f64::INFINITY,
@@ -254,12 +272,12 @@ fn after_an_outage_callers_get_a_fresh_token_within_the_cooldown_cap() {
     let mut t = down;
     while t < down + 1_000.0 {
         t += 2.0;
-        rig.step_to(t);
+        rig.step_when_idle(t);
         let _ = rig.provider.token();
     }
     assert!(rig.provider.token().is_err(), "served past expiry");
     rig.outage.lock().unwrap().up = t;
-    rig.step_to(t + 4.0);
+    rig.step_when_idle(t + 4.0);
     let token = rig.provider.token().expect("fresh within the cooldown cap");
     let runway = token
         .expires_at()
