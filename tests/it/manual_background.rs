@@ -138,6 +138,13 @@ fn a_day_of_failures_backs_off_on_the_clock_then_recovers() {
             (seen, last) = (provider.stats().fetches_failed, now);
         }
     }
+    // No attempt left in flight: one ending after the heal's jump below
+    // would start its backoff there, past the clock's last move. A
+    // liveness bound in real time.
+    assert!(wait_until(Duration::from_secs(30), || {
+        let s = provider.stats();
+        s.fetches_started == s.fetches_succeeded + s.fetches_failed
+    }));
     thread::sleep(SETTLE);
     let times = attempts.lock().unwrap().clone();
     // Each gap at least the backoff the schedule allows after that failure.
