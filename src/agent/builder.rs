@@ -34,7 +34,7 @@ impl AuthenticatedAgentBuilder {
     /// redirect is followed, whatever the agent's `max_redirects` (the token
     /// and the [`header`](Self::header) values would go wherever the server
     /// points; a `3xx` answer fails the call with
-    /// [`Error::RequestStatus`](crate::Error::RequestStatus)), HTTP error
+    /// [`Error::RequestStatus`]), HTTP error
     /// statuses are returned as responses (the agent classifies them itself)
     /// and the global timeout is the smaller of the agent's and what this
     /// builder's [`timeout`](Self::timeout) and the deadline leave. A plain
@@ -117,7 +117,7 @@ impl AuthenticatedAgentBuilder {
     /// when those are set. The token's header
     /// ([`header_name`](Self::header_name), `X-API-Key` unless set
     /// otherwise, in any case) is refused at `build()` with
-    /// [`Error::Config`](crate::Error::Config).
+    /// [`Error::Config`].
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.header_options
             .headers

@@ -16,7 +16,7 @@
 //! each change to the current token (or its schedule) bumps `version`, an
 //! atomic written only under the lock, and each thread keeps a copy of the
 //! current token, in its own allocation, with its schedule and the version it
-//! was copied at ([`ThreadCache`]). A caller whose copy is of the current
+//! was copied at ([`thread_cache`]). A caller whose copy is of the current
 //! version and outside its on-demand window returns a clone of it: a clock
 //! read (plus, on Linux, a coarse monotonic read that needs no hardware
 //! counter: see `fast_clock`), an atomic load and a reference count only this

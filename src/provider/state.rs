@@ -85,7 +85,7 @@ pub(super) struct State {
     /// that thread does not exist, and the flight never ends.
     pub(super) flight_origin: Origin,
     /// When the flight in flight started, and its one deadline (see
-    /// [`flight_deadline`]): every waiter waits for exactly this.
+    /// [`flight_deadline`](super::policy::flight_deadline)): every waiter waits for exactly this.
     pub(super) flight_start: Instant,
     pub(super) flight_deadline: Instant,
     /// The step the flight in flight is in, for the error of its waiters.
@@ -94,7 +94,7 @@ pub(super) struct State {
     pub(super) generation: u64,
     /// How the last completed fetch ended.
     pub(super) outcome: Result<(), Error>,
-    /// Consecutive fetches that were not productive (see [`productive`]).
+    /// Consecutive fetches that were not productive (see [`productive`](super::policy::productive)).
     pub(super) failures: u32,
     /// When the last fetch ended, and the gaps [`pacing`] set after it.
     pub(super) last_end: Option<Instant>,

@@ -5,7 +5,7 @@
 //!
 //! - [`schedule`]: a token's deadlines on the local clock;
 //! - [`offset`]: the server's clock offset;
-//! - [`pacing`]: the gaps between exchanges and the flights' deadlines;
+//! - [`pacing`](mod@pacing): the gaps between exchanges and the flights' deadlines;
 //! - [`spread`]: when the background thread refreshes (at half-life), spread
 //!   across a fleet;
 //! - [`limits`]: the constants they share.

@@ -53,7 +53,7 @@
 //!   such draw costs at most one early exchange.
 //!
 //! Whatever the draw, the refresh comes no sooner than
-//! [`MIN_EXCHANGE_GAP`](super::limits::MIN_EXCHANGE_GAP) after the exchange that
+//! [`MIN_EXCHANGE_GAP`] after the exchange that
 //! brought the token (see [`background_age_from`]).
 //!
 //! Jittering every routine refresh would not spread the fleet further: it
@@ -114,7 +114,7 @@ pub(crate) fn background_age(
 /// [`background_age`], no earlier than `floor`: the age the token will have
 /// when the pacing gap after the exchange that brought it has passed (its age
 /// on arrival, larger for a seed or a token adopted from the shared cache,
-/// plus [`MIN_EXCHANGE_GAP`](super::limits::MIN_EXCHANGE_GAP)). What
+/// plus [`MIN_EXCHANGE_GAP`]). What
 /// [`Schedule::new`](super::Schedule::new) calls.
 ///
 /// A draw before `floor` is drawn again, uniformly over `[floor, late]` (the
