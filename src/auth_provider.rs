@@ -70,38 +70,103 @@ pub trait AuthTokenProvider: Send + Sync {
     }
 }
 
-impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Arc<T> {
-    fn get_token(&self) -> Result<Option<Token>, Error> {
-        (**self).get_token()
-    }
-    fn invalidate(&self, token: &Token) -> bool {
-        (**self).invalidate(token)
-    }
-    fn accepted(&self, token: &Token) {
-        (**self).accepted(token)
-    }
-    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
-        (**self).get_token_until(deadline)
-    }
-    fn time_limit(&self) -> Option<Duration> {
-        (**self).time_limit()
-    }
+/// Forwards every method of [`AuthTokenProvider`] through a smart pointer.
+macro_rules! forward_through {
+    ($($pointer:ident),*) => {$(
+        impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for $pointer<T> {
+            fn get_token(&self) -> Result<Option<Token>, Error> {
+                (**self).get_token()
+            }
+            fn invalidate(&self, token: &Token) -> bool {
+                (**self).invalidate(token)
+            }
+            fn accepted(&self, token: &Token) {
+                (**self).accepted(token)
+            }
+            fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
+                (**self).get_token_until(deadline)
+            }
+            fn time_limit(&self) -> Option<Duration> {
+                (**self).time_limit()
+            }
+        }
+    )*};
 }
 
-impl<T: AuthTokenProvider + ?Sized> AuthTokenProvider for Box<T> {
-    fn get_token(&self) -> Result<Option<Token>, Error> {
-        (**self).get_token()
+forward_through!(Arc, Box);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use super::AuthTokenProvider;
+    use crate::error::Error;
+    use crate::token::Token;
+
+    /// Counts the calls that reach it; none of its answers is a default's.
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    impl Counting {
+        fn hit(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
-    fn invalidate(&self, token: &Token) -> bool {
-        (**self).invalidate(token)
+
+    impl AuthTokenProvider for Counting {
+        fn get_token(&self) -> Result<Option<Token>, Error> {
+            self.hit();
+            Ok(Some(Token::new("tml-inner")))
+        }
+        fn invalidate(&self, _: &Token) -> bool {
+            self.hit();
+            true
+        }
+        fn accepted(&self, _: &Token) {
+            self.hit();
+        }
+        fn get_token_until(&self, _: Instant) -> Result<Option<Token>, Error> {
+            self.hit();
+            Err(Error::MissingCredential)
+        }
+        fn time_limit(&self) -> Option<Duration> {
+            self.hit();
+            Some(Duration::from_secs(7))
+        }
     }
-    fn accepted(&self, token: &Token) {
-        (**self).accepted(token)
+
+    /// Every method through `p` reaches the inner provider, none falls back
+    /// to the trait's default.
+    fn assert_forwards(p: &dyn AuthTokenProvider, inner: &Counting) {
+        let token = Token::new("tml-x");
+        assert!(p.get_token().unwrap().is_some());
+        assert!(p.invalidate(&token));
+        p.accepted(&token);
+        assert!(matches!(
+            p.get_token_until(Instant::now()),
+            Err(Error::MissingCredential)
+        ));
+        assert_eq!(p.time_limit(), Some(Duration::from_secs(7)));
+        assert_eq!(inner.0.load(Ordering::Relaxed), 5);
     }
-    fn get_token_until(&self, deadline: Instant) -> Result<Option<Token>, Error> {
-        (**self).get_token_until(deadline)
-    }
-    fn time_limit(&self) -> Option<Duration> {
-        (**self).time_limit()
+
+    #[test]
+    fn arc_and_box_forward_every_method() {
+        let inner = Arc::new(Counting::default());
+        assert_forwards(&Arc::clone(&inner), &inner);
+
+        let inner = Arc::new(Counting::default());
+        let dynamic: Arc<dyn AuthTokenProvider> = Arc::clone(&inner) as _;
+        assert_forwards(&dynamic, &inner);
+
+        let inner = Arc::new(Counting::default());
+        let boxed: Box<Arc<Counting>> = Box::new(Arc::clone(&inner));
+        assert_forwards(&boxed, &inner);
+
+        let inner = Arc::new(Counting::default());
+        let boxed: Box<dyn AuthTokenProvider> = Box::new(Arc::clone(&inner));
+        assert_forwards(&boxed, &inner);
     }
 }
