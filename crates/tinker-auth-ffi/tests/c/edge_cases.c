@@ -122,6 +122,21 @@ int main(int argc, char **argv) {
         }
         tinker_auth_free(h1);
         tinker_auth_free(h2);
+        /* The directory holds files only (the entry, its lock, the key):
+         * removed, so that no run leaves it behind. */
+        d = opendir(dir);
+        CHECK(d != NULL);
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+                char path[512];
+                snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+                CHECK(unlink(path) == 0);
+            }
+        }
+        if (d != NULL) {
+            closedir(d);
+        }
+        CHECK(rmdir(dir) == 0);
     }
 
     /* tinker_auth_new: base_url NULL (the environment), bad UTF-8, bad key,
