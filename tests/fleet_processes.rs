@@ -1,18 +1,17 @@
 //! One host, one token, across processes: this binary re-invokes itself as
-//! the child processes (role in `FLEET_CHILD`), so it needs a process of its
+//! the child processes (its `ChildSpec` in `CHILD_ENV`), so it needs a process of its
 //! own per child.
 
-use std::fs;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testkit::stand_in::{Mode, StandIn, StandInConfig, ECHO_PATH};
+use testkit::host::{call_protected, ChildSpec, Scratch};
+use testkit::stand_in::{Mode, StandIn, StandInConfig};
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
 
-/// `role base_url dir seconds`, set for the child processes only.
+/// The child processes' `ChildSpec`, set for them only.
 const CHILD_ENV: &str = "TINKER_AUTH_FLEET_CHILD";
 
 /// The token lifetime of the sharing measurement: long enough that the
@@ -21,24 +20,9 @@ const LIFETIME: u64 = 10;
 const SECONDS: u64 = 20;
 const PROCESSES: usize = 8;
 
-fn scratch(name: &str) -> PathBuf {
-    let path =
-        std::env::temp_dir().join(format!("tinker-auth-fleet-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&path);
-    fs::DirBuilder::new().mode(0o700).create(&path).unwrap();
-    path
-}
-
-fn spawn(role: &str, url: &str, dir: &std::path::Path, seconds: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(
-            CHILD_ENV,
-            format!("{role} {url} {} {seconds}", dir.display()),
-        )
-        .env("TINKER_API_KEY", testkit::stand_in::DEFAULT_API_KEY)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+fn spawn(role: &str, url: &str, dir: &Path, seconds: Duration) -> Child {
+    ChildSpec::new(role, url, dir, seconds)
+        .command(CHILD_ENV)
         .spawn()
         .unwrap()
 }
@@ -47,11 +31,10 @@ fn spawn(role: &str, url: &str, dir: &std::path::Path, seconds: u64) -> Child {
 /// the protected endpoint every 20 ms for `seconds`; prints `FLEET-REJECTED N`.
 #[test]
 fn child() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
+    let Some(spec) = ChildSpec::from_env(CHILD_ENV) else {
         return;
     };
-    let parts: Vec<&str> = spec.split(' ').collect();
-    let (role, url, dir, seconds) = (parts[0], parts[1], parts[2], parts[3]);
+    let (role, url, dir) = (spec.role.as_str(), spec.url.as_str(), &spec.dir);
     let provider = JwtAuthProvider::builder(url)
         .shared_cache_dir(dir)
         .fetch_timeout(Duration::from_secs(2))
@@ -60,25 +43,7 @@ fn child() {
     if role == "hold" {
         return;
     }
-    let agent = ureq::Agent::new_with_defaults();
-    let end = Instant::now() + Duration::from_secs(seconds.parse().unwrap());
-    let mut rejected = 0;
-    while Instant::now() < end {
-        let jwt = provider.get_token().unwrap().unwrap();
-        let status = agent
-            .get(format!("{url}{ECHO_PATH}"))
-            .header("X-API-Key", jwt.as_str())
-            .config()
-            .http_status_as_error(false)
-            .build()
-            .call()
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0);
-        if status != 200 {
-            rejected += 1;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let rejected = call_protected(&provider, url, spec.seconds);
     println!("\nFLEET-REJECTED {rejected}");
 }
 
@@ -91,9 +56,10 @@ fn eight_processes_make_one_providers_exchanges() {
         lifetime: Duration::from_secs(LIFETIME),
         ..StandInConfig::default()
     });
-    let dir = scratch("eight");
+    let scratch = Scratch::new("fleet-eight");
+    let dir = scratch.path();
     let children: Vec<Child> = (0..PROCESSES)
-        .map(|_| spawn("call", &server.url(), &dir, SECONDS))
+        .map(|_| spawn("call", &server.url(), dir, Duration::from_secs(SECONDS)))
         .collect();
     let mut rejected = 0;
     for child in children {
@@ -138,7 +104,6 @@ fn eight_processes_make_one_providers_exchanges() {
         per_lifetime <= 5.0,
         "{per_lifetime:.2} ({steady:.2} after the first lifetime)"
     );
-    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -147,10 +112,11 @@ fn a_lock_holder_killed_mid_exchange_leaves_the_others_served() {
         return;
     }
     let server = Arc::new(StandIn::start());
-    let dir = scratch("killed");
+    let scratch = Scratch::new("fleet-killed");
+    let dir = scratch.path().to_path_buf();
     // The child's exchange hangs, with the entry's lock held.
     server.set_mode(Mode::Hang);
-    let mut holder = spawn("hold", &server.url(), &dir, 0);
+    let mut holder = spawn("hold", &server.url(), &dir, Duration::ZERO);
     assert!(testkit::wait_until(Duration::from_secs(10), || server
         .exchanges()
         >= 1));
@@ -177,5 +143,4 @@ fn a_lock_holder_killed_mid_exchange_leaves_the_others_served() {
     let after = at.saturating_duration_since(killed);
     println!("served {after:?} after the lock holder was killed");
     assert!(after < Duration::from_secs(3), "{after:?}");
-    let _ = fs::remove_dir_all(&dir);
 }

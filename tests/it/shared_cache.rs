@@ -4,32 +4,10 @@
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use testkit::host::Scratch;
 use testkit::stand_in::StandIn;
 use tinker_auth::{AuthTokenProvider, JwtAuthProvider};
-
-/// A private scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tinker-auth-it-shared-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::DirBuilder::new().mode(0o700).create(&path).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn provider(server: &StandIn, dir: &Path, key: &str) -> JwtAuthProvider {
     JwtAuthProvider::builder(server.url())
@@ -55,8 +33,8 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn a_second_provider_adopts_the_first_ones_token() {
     let server = StandIn::start();
-    let scratch = Scratch::new();
-    let dir = scratch.0.join("cache");
+    let scratch = Scratch::new("it-shared");
+    let dir = scratch.join("cache");
     let a = provider(&server, &dir, &server.api_key());
     let b = provider(&server, &dir, &server.api_key());
     assert_eq!(server.exchanges(), 1, "b adopted a's token at build");
@@ -78,8 +56,8 @@ fn a_second_provider_adopts_the_first_ones_token() {
 #[test]
 fn another_credential_never_gets_the_cached_jwt() {
     let server = StandIn::start();
-    let scratch = Scratch::new();
-    let dir = scratch.0.join("cache");
+    let scratch = Scratch::new("it-shared");
+    let dir = scratch.join("cache");
     let a = provider(&server, &dir, &server.api_key());
     // The stand-in accepts one key: another one is rejected, not served a's JWT.
     let other = JwtAuthProvider::builder(server.url())
@@ -95,10 +73,10 @@ fn another_credential_never_gets_the_cached_jwt() {
 #[test]
 fn a_symlinked_directory_is_refused_and_the_token_stays_private() {
     let server = StandIn::start();
-    let scratch = Scratch::new();
-    let real = scratch.0.join("real");
+    let scratch = Scratch::new("it-shared");
+    let real = scratch.join("real");
     fs::DirBuilder::new().mode(0o700).create(&real).unwrap();
-    let link = scratch.0.join("link");
+    let link = scratch.join("link");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let a = provider(&server, &link, &server.api_key());
     let b = provider(&server, &link, &server.api_key());
@@ -110,8 +88,8 @@ fn a_symlinked_directory_is_refused_and_the_token_stays_private() {
 #[test]
 fn a_group_writable_entry_is_ignored_and_rewritten_private() {
     let server = StandIn::start();
-    let scratch = Scratch::new();
-    let dir = scratch.0.join("cache");
+    let scratch = Scratch::new("it-shared");
+    let dir = scratch.join("cache");
     let a = provider(&server, &dir, &server.api_key());
     let entry = entries(&dir).pop().unwrap();
     fs::set_permissions(&entry, fs::Permissions::from_mode(0o620)).unwrap();
@@ -133,8 +111,8 @@ fn a_group_writable_entry_is_ignored_and_rewritten_private() {
 #[test]
 fn a_corrupt_entry_is_ignored_and_rewritten() {
     let server = StandIn::start();
-    let scratch = Scratch::new();
-    let dir = scratch.0.join("cache");
+    let scratch = Scratch::new("it-shared");
+    let dir = scratch.join("cache");
     let _a = provider(&server, &dir, &server.api_key());
     let entry = entries(&dir).pop().unwrap();
     fs::write(&entry, b"{\"version\":2,\"jwt\":").unwrap();

@@ -5,13 +5,11 @@
 //! lock is free again, sharing resumes. Tokens live 4 s on a `ManualClock`
 //! (no real waiting for expiry); only the lock waits are in real time.
 
-use std::fs::{self, File};
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use testkit::host::{entries_text, hold_locks, Scratch};
 use testkit::{body_for, jwt_at, TokenServer};
 use tinker_auth::{AuthTokenProvider, Clock, JwtAuthProvider, ManualClock};
 
@@ -19,27 +17,6 @@ const LIFETIME: f64 = 4.0;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
 /// The documented bound on waiting for the lock.
 const LOCK_BOUND: Duration = Duration::from_secs(1);
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Scratch {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "tinker-auth-it-stuck-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::DirBuilder::new().mode(0o700).create(&path).unwrap();
-        Scratch(path)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// 4 s tokens minted on the manual clock's time.
 fn server_on(clock: &ManualClock) -> TokenServer {
@@ -60,37 +37,12 @@ fn provider(server: &TokenServer, clock: &ManualClock, dir: &Path) -> JwtAuthPro
         .unwrap()
 }
 
-/// Takes every lock file of `dir` through new open file descriptions.
-fn hold_locks(dir: &Path) -> Vec<File> {
-    let held: Vec<File> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "lock"))
-        .map(|p| {
-            let f = File::open(p).unwrap();
-            f.lock().unwrap();
-            f
-        })
-        .collect();
-    assert!(!held.is_empty(), "the first exchange created a lock file");
-    held
-}
-
-fn entry_text(dir: &Path) -> String {
-    let entry = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .unwrap();
-    fs::read_to_string(entry).unwrap()
-}
-
 #[test]
 fn a_stuck_lock_costs_a_bounded_wait_then_only_a_try() {
     let clock = ManualClock::new(SystemTime::now());
     let server = server_on(&clock);
-    let scratch = Scratch::new();
-    let dir = scratch.0.join("cache");
+    let scratch = Scratch::new("it-stuck");
+    let dir = scratch.join("cache");
     let a = provider(&server, &clock, &dir);
     assert_eq!(server.hits(), 1);
     let held = hold_locks(&dir);
@@ -105,7 +57,7 @@ fn a_stuck_lock_costs_a_bounded_wait_then_only_a_try() {
     assert_eq!(server.hits(), 2, "exchanged without the lock");
     assert!(took < FETCH_TIMEOUT + LOCK_BOUND, "{took:?}");
     assert!(
-        !entry_text(&dir).contains(first.as_str()),
+        !entries_text(&dir).contains(first.as_str()),
         "nothing written without the lock"
     );
 
@@ -132,7 +84,7 @@ fn a_stuck_lock_costs_a_bounded_wait_then_only_a_try() {
     clock.advance(Duration::from_secs(5));
     let shared = a.get_token().unwrap().unwrap();
     assert_eq!(server.hits(), 13);
-    assert!(entry_text(&dir).contains(shared.as_str()), "written back");
+    assert!(entries_text(&dir).contains(shared.as_str()), "written back");
     let b = provider(&server, &clock, &dir);
     assert_eq!(server.hits(), 13, "b adopted a's token");
     assert!(b.get_token().unwrap().unwrap().same_as(&shared));

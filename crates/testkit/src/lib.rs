@@ -5,6 +5,7 @@
 //! - [`stand_in`]: a loopback HTTP/1.1 stand-in of the Tinker API;
 //! - [`tls`] and [`connect_proxy`]: an HTTPS front and a CONNECT proxy on loopback;
 //! - [`probe`] and [`stack`]: providers wired to a stand-in, thread and stack probes;
+//! - [`host`]: one host's processes sharing a cache directory (Unix);
 //! - [`measure`]: the bench measurements behind docs/PERFORMANCE.md;
 //! - at the top: JWT minting, a mockito token endpoint that counts its hits, a
 //!   gate to hold a response, clocks.
@@ -12,6 +13,8 @@
 
 pub mod connect_proxy;
 mod conns;
+#[cfg(unix)]
+pub mod host;
 pub mod measure;
 mod pki;
 pub mod probe;
