@@ -147,9 +147,18 @@ fn fleet(
         counts[0] += 1;
         exchanges += 1;
         let mut t = next(true, 0.0, &mut rng);
+        let mut refreshes = 0u64;
         while t < horizon {
             counts[(t / bin) as usize] += 1;
             exchanges += 1;
+            refreshes += 1;
+            // A schedule that stops moving on (or nearly) would loop here
+            // for ever (or for hours): none of those simulated refreshes a
+            // provider ten times a lifetime.
+            assert!(
+                refreshes as f64 <= (horizon / lifetime + 1.0) * 10.0,
+                "{refreshes} refreshes of one provider in {horizon} s of {lifetime} s tokens"
+            );
             t += next(false, t, &mut rng);
         }
     }
@@ -273,6 +282,12 @@ fn recovery(providers: usize, outage: f64, seed: u64) -> (u32, f64) {
                 break;
             }
             streak += 1;
+            // Retries at least a second apart: a pacing that stops moving
+            // on would loop here for ever.
+            assert!(
+                f64::from(streak) <= outage + 1.0,
+                "{streak} retries in a {outage} s outage"
+            );
             at += pacing(streak, t.retry_delay, rng.unit())
                 .background
                 .as_secs_f64();
